@@ -1,0 +1,5 @@
+import sys
+
+from vtkit.cli import main
+
+sys.exit(main())

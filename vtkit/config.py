@@ -1,0 +1,209 @@
+"""One configuration for the whole kit.
+
+Its field names are exactly the notebooks' parameter names. Build it from papermill
+parameters, a YAML file or keyword arguments; it is validated once, at the start.
+"""
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Optional
+
+from vtkit.errors import VtkitError
+
+CHOICES = {
+    "feature_store": ("auto", "chunks", "packed"),
+    "adapter": ("bottleneck", "clip", "none"),
+    "negative_source": ("hard", "easy", "mixed"),
+    "loss": ("infonce", "clip"),
+    "lr_schedule": ("cosine", "plateau", "constant"),
+    "aligner": ("dp", "dfs", "dropdtw", "unordered"),
+    "background": ("percentile", "constant"),
+    "substep_mode": ("best", "video", "parent"),
+    "device": ("auto", "cpu", "cuda"),
+}
+PATH_FIELDS = ("video_root", "train_annotations", "val_annotations")
+
+
+@dataclass
+class Config:
+    # data
+    video_root: str = "data_samples/videos"
+    train_annotations: str = "data_samples/goalstep_train.json"
+    val_annotations: str = "data_samples/goalstep_val.json"
+    feature_store: str = "auto"
+    chunk_seconds: float = 2.0
+    text_model: str = "all-MiniLM-L6-v2"
+    seed: int = 0
+    out_dir: str = "reports/sample"
+    device: str = "auto"
+    # model
+    embed_dim: int = 256
+    adapter: str = "bottleneck"
+    adapter_dim: int = 64
+    adapter_scale: float = 1.0
+    clip_alpha: float = 0.2
+    text_block_adapters: bool = False
+    context_window: int = 0
+    temperature: float = 0.07
+    learn_temperature: bool = True
+    # dataset and training
+    negative_ratio: int = 4
+    negative_source: str = "mixed"
+    background_ratio: float = 0.0
+    loss: str = "infonce"
+    batch_size: int = 256
+    epochs: int = 8
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    lr_schedule: str = "cosine"
+    warmup_fraction: float = 0.1
+    grad_clip: float = 1.0
+    early_stop_patience: int = 3
+    max_steps_per_epoch: Optional[int] = None
+    resume: bool = False
+    text_cache_dir: Optional[str] = ".cache/text"
+    # alignment
+    aligner: str = "dp"
+    background: str = "percentile"
+    background_value: float = 50.0
+    min_len: int = 1
+    max_len: Optional[int] = None
+    skip_penalty: Optional[float] = None
+    dfs_node_budget: int = 2_000_000
+    substep_mode: str = "best"
+    top_k: int = 5
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [f.name for f in fields(cls)]
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "parameters") -> "Config":
+        """Build and validate; unknown names and ill-typed values fail with one line."""
+        known = set(cls.names())
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise VtkitError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", path=source)
+        hints = typing.get_type_hints(cls)
+        clean = {}
+        for name, value in values.items():
+            clean[name] = _coerce(name, value, hints[name], source)
+        cfg = cls(**clean)
+        cfg.validate(source)
+        return cfg
+
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: Optional[dict[str, Any]] = None) -> "Config":
+        import yaml
+
+        path = Path(path)
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except FileNotFoundError:
+            raise VtkitError("file not found", path=path) from None
+        except yaml.YAMLError as err:
+            raise VtkitError(f"not valid YAML ({str(err).splitlines()[0]})", path=path) from None
+        if not isinstance(data, dict):
+            raise VtkitError("expected a mapping of parameter names to values", path=path)
+        data.update(overrides or {})
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_namespace(cls, namespace: dict[str, Any], source: str = "notebook parameters") -> "Config":
+        """Pick the config's names out of a namespace (a notebook's globals())."""
+        return cls.from_dict({k: namespace[k] for k in cls.names() if k in namespace}, source=source)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> "Config":
+        return Config.from_dict({**self.to_dict(), **changes})
+
+    def validate(self, source: str = "parameters") -> None:
+        for name, options in CHOICES.items():
+            if getattr(self, name) not in options:
+                raise VtkitError(f"must be one of {', '.join(options)}, got {getattr(self, name)!r}", path=source, field=name)
+        positive = ["chunk_seconds", "embed_dim", "adapter_dim", "temperature", "batch_size", "epochs", "lr",
+                    "min_len", "dfs_node_budget", "top_k"]
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise VtkitError(f"must be > 0, got {getattr(self, name)!r}", path=source, field=name)
+        non_negative = ["negative_ratio", "background_ratio", "weight_decay", "warmup_fraction", "grad_clip",
+                        "context_window", "early_stop_patience", "seed"]
+        for name in non_negative:
+            if getattr(self, name) < 0:
+                raise VtkitError(f"must be >= 0, got {getattr(self, name)!r}", path=source, field=name)
+        if not 0 <= self.clip_alpha <= 1:
+            raise VtkitError(f"must be in [0, 1], got {self.clip_alpha!r}", path=source, field="clip_alpha")
+        if not self.warmup_fraction < 1:
+            raise VtkitError(f"must be < 1, got {self.warmup_fraction!r}", path=source, field="warmup_fraction")
+        if self.background == "percentile" and not 0 <= self.background_value <= 100:
+            raise VtkitError(f"a percentile must be in [0, 100], got {self.background_value!r}", path=source,
+                             field="background_value")
+        if self.max_len is not None and self.max_len < self.min_len:
+            raise VtkitError(f"max_len ({self.max_len}) is below min_len ({self.min_len})", path=source, field="max_len")
+        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch <= 0:
+            raise VtkitError("must be > 0 or None", path=source, field="max_steps_per_epoch")
+
+    def check_paths(self, base: str | Path = ".", names: tuple[str, ...] = PATH_FIELDS) -> None:
+        """Fail with one line if an input path does not exist (relative to ``base``)."""
+        for name in names:
+            p = Path(base) / getattr(self, name)
+            if not p.exists():
+                raise VtkitError(f"path does not exist: {p}", field=name)
+
+
+def _coerce(name: str, value: Any, hint: Any, source: str) -> Any:
+    optional = False
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(hint))
+        hint = args[0]
+    if value is None or (optional and isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
+        if optional:
+            return None
+        raise VtkitError(f"must be a {hint.__name__}, got None", path=source, field=name)
+    if isinstance(value, str) and hint is not str:
+        value = _parse_text(value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+    elif hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif hint is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, Path):
+            return str(value)
+    raise VtkitError(f"must be a {hint.__name__}, got {value!r}", path=source, field=name)
+
+
+def _parse_text(text: str) -> Any:
+    """Read a command-line or YAML scalar: 3 -> int, 0.5 -> float, true -> bool."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["lr=0.01", "aligner=dfs"]`` -> ``{"lr": 0.01, "aligner": "dfs"}``."""
+    out = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise VtkitError(f"expected key=value, got {pair!r}", path="-p")
+        key, text = pair.split("=", 1)
+        out[key.strip()] = _parse_text(text)
+    return out
