@@ -40,6 +40,8 @@ class Config:
     seed: int = 0
     out_dir: str = "reports/sample"
     device: str = "auto"
+    max_videos: Optional[int] = None  # use only the first n videos of each split (quick runs)
+    plot_videos: int = 4
     # model
     embed_dim: int = 256
     adapter: str = "bottleneck"
@@ -66,6 +68,7 @@ class Config:
     max_steps_per_epoch: Optional[int] = None
     resume: bool = False
     text_cache_dir: Optional[str] = ".cache/text"
+    checkpoint: Optional[str] = None  # weights to evaluate; None: <out_dir>/checkpoints/best.safetensors
     # alignment
     aligner: str = "dp"
     background: str = "percentile"
@@ -146,8 +149,15 @@ class Config:
                              field="background_value")
         if self.max_len is not None and self.max_len < self.min_len:
             raise VtkitError(f"max_len ({self.max_len}) is below min_len ({self.min_len})", path=source, field="max_len")
-        if self.max_steps_per_epoch is not None and self.max_steps_per_epoch <= 0:
-            raise VtkitError("must be > 0 or None", path=source, field="max_steps_per_epoch")
+        for name in ("max_steps_per_epoch", "max_videos"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise VtkitError("must be > 0 or None", path=source, field=name)
+        if self.plot_videos < 0:
+            raise VtkitError(f"must be >= 0, got {self.plot_videos!r}", path=source, field="plot_videos")
+
+    def checkpoint_path(self) -> Path:
+        """The weights notebooks 03 and 04 evaluate (``checkpoint``, else the run's best)."""
+        return Path(self.checkpoint) if self.checkpoint else Path(self.out_dir) / "checkpoints" / "best.safetensors"
 
     def check_paths(self, base: str | Path = ".", names: tuple[str, ...] = PATH_FIELDS) -> None:
         """Fail with one line if an input path does not exist (relative to ``base``)."""

@@ -40,6 +40,7 @@ def load_text_backbone(name: str = DEFAULT_TEXT_MODEL):
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     path = resolve_text_model(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)

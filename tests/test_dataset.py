@@ -1,0 +1,255 @@
+"""Training samples: positives, negatives, background, determinism and the batch path."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from vtkit.annotations import Query, Video, load_annotations
+from vtkit.dataset import VideoTextAlignmentDataset, text_key
+from vtkit.errors import VtkitError
+from vtkit.features import FeatureStore, pack_store
+
+GOALSTEP = Path(__file__).resolve().parents[2] / "shared" / "goalstep"
+
+
+def step(uid, i, text, start, end, level="step"):
+    return Query(video_uid=uid, annotation_uid=f"{uid}_0_20", query_idx=i, level=level, description=text,
+                 start=start, end=end, step_index=i)
+
+
+def tiny_videos():
+    # chunk_seconds 2: "cut onion" 0-4 s -> chunks 0,1; "fry" 3-8 s -> 1..3; "Cut  Onion" (same text) 10-12 s -> 5;
+    # "stir" 14-16 s -> 7; chunks 4, 6, 8, 9 are background.
+    a = Video("a", 0.0, 20.0, None, None, [step("a", 0, "cut onion", 0, 4), step("a", 1, "fry", 3, 8),
+                                           step("a", 2, "Cut  Onion", 10, 12), step("a", 3, "stir", 14, 16)])
+    b = Video("b", 0.0, 10.0, None, None, [step("b", 0, "wash", 0, 2), step("b", 1, "fry", 2, 6),
+                                           step("b", 2, "dry", 6, 8), step("b", 3, "peel", 8, 10)])
+    c = Video("c", 0.0, 8.0, None, None, [step("c", 0, "boil", 0, 4), step("c", 1, "drain", 4, 8),
+                                          step("c", 2, "salt", 0, 8)])
+    return [a, b, c]
+
+
+def tiny_features(dim=4):
+    rng = np.random.default_rng(0)
+    return {uid: rng.standard_normal((n, dim)).astype(np.float32) for uid, n in (("a", 10), ("b", 6), ("c", 4))}
+
+
+def make(**kwargs):
+    kwargs = {"negative_ratio": 3, "negative_source": "mixed", "seed": 0, **kwargs}
+    return VideoTextAlignmentDataset(tiny_videos(), tiny_features(), **kwargs)
+
+
+def test_texts_are_unique_and_positives_cover_the_right_chunks():
+    ds = make()
+    assert ds.texts == ["cut onion", "fry", "stir", "wash", "dry", "peel", "boil", "drain", "salt"]
+    t = {text: i for i, text in enumerate(ds.texts)}
+    got = set(zip(ds.sample_video.tolist(), ds.sample_chunk.tolist(), ds.sample_positive.tolist()))
+    want = {(0, 0, t["cut onion"]), (0, 1, t["cut onion"]), (0, 1, t["fry"]), (0, 2, t["fry"]), (0, 3, t["fry"]),
+            (0, 5, t["cut onion"]), (0, 7, t["stir"]),
+            # b has 6 feature chunks: "peel" 8-10 s is chunk 4, inside
+            (1, 0, t["wash"]), (1, 1, t["fry"]), (1, 2, t["fry"]), (1, 3, t["dry"]), (1, 4, t["peel"]),
+            (2, 0, t["boil"]), (2, 1, t["boil"]), (2, 2, t["drain"]), (2, 3, t["drain"])}
+    want |= {(2, c, t["salt"]) for c in range(4)}
+    assert got == want and len(ds) == len(want)
+    assert ds.stats["positives"] == len(want) and ds.stats["background"] == 0
+
+
+def test_spans_are_clipped_and_steps_outside_are_dropped():
+    videos = [Video("v", 0.0, 30.0, None, None, [step("v", 0, "early", 0, 2), step("v", 1, "late", 4, 100),
+                                                  step("v", 2, "beyond", 50, 60)])]
+    with pytest.warns(UserWarning, match="1 queries lie outside"):
+        ds = VideoTextAlignmentDataset(videos, {"v": np.zeros((4, 2), np.float32)}, negative_ratio=1)
+    assert ds.stats["queries_outside_features"] == 1 and "beyond" not in ds.texts
+    assert any("query 2" in w for w in ds.warnings)
+    late = ds.texts.index("late")
+    assert sorted(ds.sample_chunk[ds.sample_positive == late].tolist()) == [2, 3]
+
+
+def covering(ds, v, c):
+    video = ds.videos[v]
+    keys = {text_key(q.description) for q in video.steps
+            if q.chunk_span(ds.chunk_seconds)[0] <= c <= q.chunk_span(ds.chunk_seconds)[1]}
+    return {i for i, text in enumerate(ds.texts) if text_key(text) in keys}
+
+
+def video_texts(ds, v):
+    keys = {text_key(q.description) for q in ds.videos[v].steps}
+    return {i for i, text in enumerate(ds.texts) if text_key(text) in keys}
+
+
+@pytest.mark.parametrize("source", ["hard", "easy", "mixed"])
+def test_negatives_respect_source_and_never_match_a_covering_text(source):
+    ds = make(negative_source=source, negative_ratio=4, background_ratio=0.5)
+    for epoch in range(5):
+        ds.set_epoch(epoch)
+        batch = ds.get_batch(np.arange(len(ds)))
+        assert batch["negatives"].shape == (len(ds), 4) and batch["negatives"].dtype == torch.long
+        for i in range(len(ds)):
+            v, c, pos = int(batch["video"][i]), int(batch["chunk"][i]), int(batch["positive"][i])
+            negs = batch["negatives"][i].tolist()
+            cover, own = covering(ds, v, c), video_texts(ds, v)
+            assert (pos == -1) == (not cover) and (pos == -1 or pos in cover)
+            assert not set(negs) & cover, (i, negs, cover)
+            hard_pool = own - cover
+            if source == "hard":
+                assert set(negs) <= hard_pool
+            elif source == "easy":
+                assert not set(negs) & own
+            else:
+                n_hard = min(2, len(hard_pool))
+                assert set(negs[:n_hard]) <= hard_pool and not set(negs[n_hard:]) & own
+                assert len(set(negs)) == 4  # both pools are large enough for distinct negatives
+            pool = hard_pool if source == "hard" else None
+            if pool is not None and len(pool) >= 4:
+                assert len(set(negs)) == 4
+
+
+def test_negative_draws_cover_the_pool_uniformly():
+    ds = make(negative_source="easy", negative_ratio=1)
+    i = int(np.flatnonzero(ds.sample_video == 2)[0])   # c: the other videos' texts form the easy pool
+    pool = set(range(len(ds.texts))) - video_texts(ds, 2)
+    counts = {}
+    for epoch in range(1200):
+        ds.set_epoch(epoch)
+        n = int(ds[i]["negatives"][0])
+        counts[n] = counts.get(n, 0) + 1
+    assert set(counts) == pool
+    expected = 1200 / len(pool)
+    assert all(abs(k - expected) < 0.3 * expected for k in counts.values()), counts
+
+
+def test_repeated_text_within_a_video_is_never_its_own_negative():
+    videos = [Video("r", 0.0, 12.0, None, None, [step("r", 0, "Stir the pot", 0, 2), step("r", 1, "add salt", 2, 4),
+                                                  step("r", 2, "stir the  pot", 4, 6)])]
+    ds = VideoTextAlignmentDataset(videos, {"r": np.zeros((6, 2), np.float32)}, negative_ratio=3,
+                                   negative_source="hard")
+    stir = ds.texts.index("Stir the pot")
+    assert len(ds.texts) == 2
+    negs = ds.get_batch(np.flatnonzero(ds.sample_positive == stir))["negatives"]
+    assert (negs == ds.texts.index("add salt")).all()
+
+
+def test_determinism_seed_and_epoch():
+    a, b = make(seed=3), make(seed=3)
+    index = np.arange(len(a))
+    assert torch.equal(a.get_batch(index)["negatives"], b.get_batch(index)["negatives"])
+    first = a.get_batch(index)["negatives"]
+    assert not torch.equal(make(seed=4).get_batch(index)["negatives"], first)
+    a.set_epoch(1)
+    assert not torch.equal(a.get_batch(index)["negatives"], first)
+    a.set_epoch(0)
+    assert torch.equal(a.get_batch(index)["negatives"], first)
+    # a sample's draw does not depend on which batch it is fetched in
+    assert torch.equal(a.get_batch(index[::-1])["negatives"], first.flip(0))
+
+
+@pytest.mark.parametrize("w", [0, 2])
+def test_batch_path_equals_item_path_and_dataloader(w):
+    ds = make(context_window=w, background_ratio=0.3)
+    index = np.random.default_rng(1).permutation(len(ds))
+    batch = ds.get_batch(index)
+    items = ds.collate([ds[int(i)] for i in index])
+    assert batch.keys() == items.keys() == {"features", "positive", "negatives", "video", "chunk"}
+    for key in batch:
+        assert batch[key].dtype == items[key].dtype and torch.equal(batch[key], items[key]), key
+    loader = ds.loader(batch_size=7, shuffle=False)
+    joined = {k: torch.cat([b[k] for b in loader]) for k in batch}
+    whole = ds.get_batch(np.arange(len(ds)))
+    assert all(torch.equal(joined[k], whole[k]) for k in batch)
+    plain = next(iter(torch.utils.data.DataLoader(ds, batch_size=len(ds))))   # default_collate still works
+    assert all(torch.equal(plain[k], whole[k]) for k in batch)
+
+
+def test_context_window_is_edge_padded():
+    feats = tiny_features()
+    ds = make(context_window=2)
+    i = int(np.flatnonzero((ds.sample_video == 0) & (ds.sample_chunk == 0))[0])
+    item = ds[i]
+    assert item["features"].shape == (5, 4)
+    rows = [0, 0, 0, 1, 2]
+    np.testing.assert_array_equal(item["features"].numpy(), feats["a"][rows])
+    j = int(np.flatnonzero((ds.sample_video == 1) & (ds.sample_chunk == 4))[0])
+    np.testing.assert_array_equal(ds[j]["features"].numpy(), feats["b"][[2, 3, 4, 5, 5]])
+    assert make()[j]["features"].shape == (4,)
+
+
+def test_background_samples():
+    ds = make(background_ratio=0.25, negative_source="hard")
+    positives = ds.stats["positives"]
+    bg = ds.sample_positive == -1
+    assert bg.sum() == round(0.25 * positives) == ds.stats["background"]
+    free = {(0, 4), (0, 6), (0, 8), (0, 9), (1, 5)}   # c has none; b's goal ends at 10 s -> chunk 4, so 5 is out
+    free.discard((1, 5))
+    assert set(zip(ds.sample_video[bg].tolist(), ds.sample_chunk[bg].tolist())) <= free
+    more = make(background_ratio=1.0)
+    assert (more.sample_positive == -1).sum() == positives  # all 4 free chunks, repeated
+    assert set(zip(more.sample_video[more.sample_positive == -1].tolist(),
+                   more.sample_chunk[more.sample_positive == -1].tolist())) == free
+
+
+def test_bad_input_missing_features_and_empty_videos():
+    videos = tiny_videos() + [Video("no_feats", 0.0, 4.0, None, None, [step("no_feats", 0, "x", 0, 2)]),
+                              Video("no_steps", 0.0, 4.0, None, None, [])]
+    feats = {**tiny_features(), "no_steps": np.zeros((2, 4), np.float32)}
+    with pytest.raises(VtkitError, match="no_feats"):
+        VideoTextAlignmentDataset(videos, feats)
+    ds = VideoTextAlignmentDataset(videos, feats, skip_missing=True)
+    assert ds.stats["videos_without_features"] == 1 and ds.stats["videos_without_steps"] == 1
+    assert ds.video_uids == ["a", "b", "c"]
+    with pytest.raises(VtkitError, match="feature dimension 5"):
+        VideoTextAlignmentDataset(tiny_videos(), {**tiny_features(), "b": np.zeros((6, 5), np.float32)})
+    with pytest.raises(VtkitError, match="NaN"):
+        VideoTextAlignmentDataset(tiny_videos(), {**tiny_features(), "c": np.full((4, 4), np.nan, np.float32)})
+    with pytest.raises(VtkitError, match="negative_source"):
+        make(negative_source="random")
+
+
+def test_substep_level():
+    video = Video("s", 0.0, 8.0, None, None, [step("s", 0, "make tea", 0, 8),
+                                              step("s", 1, "boil water", 0, 4, level="substep"),
+                                              step("s", 2, "steep", 4, 8, level="substep")])
+    feats = {"s": np.zeros((4, 2), np.float32)}
+    sub = VideoTextAlignmentDataset([video], feats, level="substep", negative_ratio=1, negative_source="hard")
+    assert sub.texts == ["boil water", "steep"]
+    both = VideoTextAlignmentDataset([video], feats, level="both", negative_ratio=1, negative_source="hard")
+    assert len(both) == 8
+    tea = both.texts.index("make tea")
+    negs = both.get_batch(np.arange(len(both)))["negatives"][:, 0]
+    assert not (negs == tea).any()   # the step covers every chunk, so it is never a negative
+
+
+def test_feature_store_and_chunk_seconds_check(tmp_path):
+    feats = tiny_features()
+    root = tmp_path / "videos"
+    for uid, array in feats.items():
+        (root / uid).mkdir(parents=True)
+        for i, row in enumerate(array):
+            torch.save(torch.from_numpy(row.copy()), root / uid / f"chunk_{i}.pt")
+    pack_store(root, tmp_path / "packed", chunk_seconds=2.0, progress=False)
+    store = FeatureStore(tmp_path / "packed")
+    from_store = VideoTextAlignmentDataset(tiny_videos(), store, negative_ratio=3)
+    from_dict = make()
+    index = np.arange(len(from_dict))
+    assert all(torch.equal(from_store.get_batch(index)[k], from_dict.get_batch(index)[k])
+               for k in ("features", "negatives", "positive"))
+    with pytest.raises(VtkitError, match="chunk_seconds=2.0 but the run uses 1.0"):
+        VideoTextAlignmentDataset(tiny_videos(), store, chunk_seconds=1.0)
+
+
+def test_real_goalstep_annotations_invariants():
+    path = GOALSTEP / "goalstep_valid.json"
+    if not path.exists():
+        pytest.skip("GoalStep annotations not available")
+    videos = load_annotations(path).videos[:20]
+    feats = {v.video_uid: np.zeros((int(max(q.end for q in v.queries) // 2) + 2, 3), np.float32) for v in videos}
+    ds = VideoTextAlignmentDataset(videos, feats, negative_ratio=6, negative_source="mixed", background_ratio=0.2)
+    keys = [text_key(t) for t in ds.texts]
+    assert len(set(keys)) == len(keys)
+    batch = ds.get_batch(np.arange(len(ds)))
+    for v in range(len(ds.videos)):
+        for c in np.unique(ds.sample_chunk[ds.sample_video == v])[:50]:
+            rows = np.flatnonzero((ds.sample_video == v) & (ds.sample_chunk == c))
+            assert not set(batch["negatives"][rows].flatten().tolist()) & covering(ds, v, int(c))

@@ -1,0 +1,105 @@
+"""One video in, segments out: align_video, vtkit predict, subtitles, test-split submissions."""
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from vtkit.cli import main
+from vtkit.errors import VtkitError
+from vtkit.inference import StepSegment, align_video, read_steps, to_srt, to_webvtt
+
+
+class DiagonalModel:
+    """A stand-in model whose similarity puts step k on chunks [3k, 3k+2] of a 3K-chunk video."""
+
+    def similarity(self, features, texts):
+        S = np.full((len(texts), len(features)), -0.5, dtype=np.float32)
+        for k in range(len(texts)):
+            S[k, 3 * k: 3 * k + 3] = 1.0
+        return S
+
+
+def test_align_video_returns_ordered_windows_in_seconds():
+    feats = np.random.default_rng(0).normal(size=(12, 8)).astype(np.float32)
+    segs = align_video(feats, ["a", "b", "c", "d"], model=DiagonalModel(), chunk_seconds=2.0)
+    assert [(s.start, s.end) for s in segs] == [(0.0, 6.0), (6.0, 12.0), (12.0, 18.0), (18.0, 24.0)]
+    assert all(s.score == pytest.approx(1.0) for s in segs)
+    for s in segs:
+        assert 1 <= len(s.alternatives) <= 5
+        assert (s.alternatives[0]["start"], s.alternatives[0]["end"]) == (s.start, s.end)
+
+
+def test_align_video_untrained_says_so_and_accepts_a_chunk_folder(tmp_path):
+    import torch
+
+    folder = tmp_path / "vid"
+    folder.mkdir()
+    for i in range(10):
+        torch.save(torch.randn(16), folder / f"chunk_{i}.pt")
+    with pytest.warns(UserWarning, match="untrained"):
+        segs = align_video(folder, ["crack the eggs", "whisk the eggs"], chunk_seconds=2.0)
+    assert len(segs) == 2 and segs[0].end <= segs[1].start and segs[1].end <= 20.0
+
+
+def test_align_video_bad_input():
+    feats = np.zeros((4, 8), dtype=np.float32)
+    with pytest.raises(VtkitError, match="no steps"):
+        align_video(feats, [], model=DiagonalModel())
+    bad = feats.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(VtkitError):
+        align_video(bad, ["a"], model=DiagonalModel())
+
+
+def test_more_steps_than_chunks_skips_instead_of_failing():
+    feats = np.zeros((3, 8), dtype=np.float32)
+    segs = align_video(feats, ["a", "b", "c", "d", "e"], model=DiagonalModel())
+    assert len(segs) == 5
+
+
+def test_subtitles_exact():
+    segs = [StepSegment(0, "crack eggs", 0.0, 6.0, 0.9), StepSegment(1, "whisk", 3661.5, 3700.25, 0.8)]
+    assert to_webvtt(segs) == ("WEBVTT\n\nstep-1\n00:00:00.000 --> 00:00:06.000\n1. crack eggs\n\n"
+                               "step-2\n01:01:01.500 --> 01:01:40.250\n2. whisk\n")
+    assert to_srt(segs) == ("1\n00:00:00,000 --> 00:00:06,000\n1. crack eggs\n\n"
+                            "2\n01:01:01,500 --> 01:01:40,250\n2. whisk\n")
+
+
+def test_read_steps_text_and_json(tmp_path):
+    txt = tmp_path / "steps.txt"
+    txt.write_text("# my recipe\ncrack eggs\n\nwhisk eggs\n")
+    assert read_steps(txt)[0] == ["crack eggs", "whisk eggs"]
+    ann = tmp_path / "test.json"
+    ann.write_text(json.dumps({"videos": [{"video_uid": "v", "step_segments": [
+        {"step_description": "a", "segment_count": 2}, {"step_description": "b", "segment_count": 1}]}]}))
+    assert read_steps(ann) == (["a", "b"], [2, 1], "v")
+    with pytest.raises(VtkitError, match="no steps"):
+        empty = tmp_path / "empty.txt"
+        empty.write_text("\n# nothing\n")
+        read_steps(empty)
+
+
+def test_predict_cli_writes_segments_and_subtitles(tmp_path, capsys):
+    feats = tmp_path / "video.npy"
+    np.save(feats, np.random.default_rng(1).normal(size=(30, 16)).astype(np.float32))
+    steps = tmp_path / "steps.txt"
+    steps.write_text("crack eggs\nwhisk eggs\nfry the omelet\n")
+    out, vtt, srt = tmp_path / "seg.json", tmp_path / "s.vtt", tmp_path / "s.srt"
+    code = main(["predict", "--features", str(feats), "--steps", str(steps), "--out", str(out), "--vtt", str(vtt),
+                 "--srt", str(srt), "--aligner", "dfs"])
+    assert code == 0
+    doc = json.loads(out.read_text())
+    assert [s["description"] for s in doc["segments"]] == ["crack eggs", "whisk eggs", "fry the omelet"]
+    assert all(0 <= s["start"] < s["end"] <= 60.0 for s in doc["segments"])
+    assert vtt.read_text().startswith("WEBVTT\n") and vtt.read_text().count(" --> ") == 3
+    assert srt.read_text().count(" --> ") == 3
+    assert "untrained" in capsys.readouterr().err
+
+
+def test_predict_cli_bad_features_is_one_line(tmp_path, capsys):
+    steps = tmp_path / "steps.txt"
+    steps.write_text("a\n")
+    assert main(["predict", "--features", str(tmp_path / "nope.npy"), "--steps", str(steps)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "nope.npy" in err

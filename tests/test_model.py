@@ -1,0 +1,236 @@
+"""Dual encoder: shapes, frozen backbone, adapters, text cache, checkpoints, any local model directory."""
+import copy
+import math
+import shutil
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from vtkit.config import Config
+from vtkit.errors import VtkitError
+from vtkit.loss import ClipLoss
+from vtkit.model import DualEncoder, context_windows, count_parameters
+from vtkit.text import load_text_backbone, resolve_text_model
+
+D, E, A = 32, 16, 8
+TEXTS = ["cut the onion", "wash the pan", "add salt to the pot"]
+
+
+@pytest.fixture(scope="module")
+def minilm():
+    tokenizer, backbone = load_text_backbone("all-MiniLM-L6-v2")
+    return tokenizer, backbone, resolve_text_model("all-MiniLM-L6-v2")
+
+
+def build(minilm, **overrides):
+    """A model on a private copy of the loaded MiniLM (block adapters edit the backbone in place)."""
+    tokenizer, backbone, model_dir = minilm
+    cfg = Config().replace(**{"embed_dim": E, "adapter_dim": A, "text_cache_dir": None, **overrides})
+    torch.manual_seed(0)
+    return DualEncoder(cfg, D, tokenizer, copy.deepcopy(backbone), model_dir)
+
+
+def count_backbone_rows(model):
+    rows = []
+    model.text_backbone.register_forward_hook(lambda m, args, kwargs, out: rows.append(len(kwargs["input_ids"])),
+                                              with_kwargs=True)
+    return rows
+
+
+def test_shapes_and_unit_norm(minilm):
+    model = build(minilm)
+    v, t, s = model(torch.randn(5, D), TEXTS)
+    assert v.shape == (5, E) and t.shape == (3, E)
+    assert torch.allclose(v.norm(dim=-1), torch.ones(5)) and torch.allclose(t.norm(dim=-1), torch.ones(3))
+    assert s.item() == pytest.approx(1 / 0.07)
+    assert model.encode_text([]).shape == (0, E)
+    sim = model.similarity(np.random.default_rng(0).normal(size=(7, D)).astype(np.float16), TEXTS, batch_size=3)
+    assert sim.shape == (3, 7) and sim.dtype == np.float32
+
+
+def test_similarity_is_batched_cosine(minilm):
+    model = build(minilm, adapter="clip")
+    feats = torch.randn(11, D)
+    with torch.no_grad():
+        want = F.normalize(model.text_proj(model.text_adapter(model.pooled_text(TEXTS))), dim=-1) @ \
+            F.normalize(model.video_proj(model.video_adapter(feats)), dim=-1).T
+    np.testing.assert_allclose(model.similarity(feats, TEXTS, batch_size=4), want.numpy(), atol=1e-6)
+    np.testing.assert_allclose(model.similarity(feats.numpy(), TEXTS, batch_size=100), want.numpy(), atol=1e-6)
+
+
+def test_context_window(minilm):
+    x = torch.arange(4.0)[:, None].repeat(1, 2)  # chunk i has features [i, i]
+    np.testing.assert_array_equal(context_windows(x, 1)[..., 0].numpy(), [[0, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, 3]])
+    model = build(minilm, context_window=2)
+    weights = model.context.logits.softmax(0)
+    assert weights.argmax().item() == 2 and torch.allclose(weights, weights.flip(0))
+    feats = torch.randn(9, D)
+    windows = context_windows(feats, 2)
+    assert model.encode_video(windows).shape == (9, E)
+    pooled = (windows * weights[None, :, None]).sum(1)  # the weighted sum, written out
+    with torch.no_grad():
+        want = model.encode_text(TEXTS) @ F.normalize(model.video_proj(model.video_adapter(pooled)), dim=-1).T
+    np.testing.assert_allclose(model.similarity(feats, TEXTS, batch_size=4), want.numpy(), atol=1e-6)
+    with pytest.raises(VtkitError, match="context_window=2"):
+        model.encode_video(feats)
+
+
+def test_bad_feature_shape(minilm):
+    model = build(minilm)
+    with pytest.raises(VtkitError, match=r"\[B, 32\]"):
+        model.encode_video(torch.randn(3, D + 1))
+    with pytest.raises(VtkitError, match="features"):
+        model.similarity(torch.randn(3, 4, D), TEXTS)
+
+
+def test_zero_init_bottleneck_is_identity(minilm):
+    plain = build(minilm, adapter="none")
+    model = build(minilm, adapter="bottleneck", text_block_adapters=True)
+    f = torch.randn(4, D)
+    h = torch.randn(4, 384)
+    assert torch.equal(model.video_adapter(f), f) and torch.equal(model.text_adapter(h), h)
+    with torch.no_grad():  # block adapters at init leave the backbone's output unchanged
+        np.testing.assert_allclose(model.pooled_text(TEXTS).numpy(), plain.pooled_text(TEXTS).numpy(), atol=1e-6)
+
+
+def test_clip_adapter_formula(minilm):
+    model = build(minilm, adapter="clip", clip_alpha=0.3)
+    f = torch.randn(4, D)
+    a = model.video_adapter
+    want = 0.3 * torch.relu(torch.relu(f @ a.down.weight.T) @ a.up.weight.T) + 0.7 * f
+    assert torch.allclose(a(f), want, atol=1e-6)
+
+
+def test_parameter_counts(minilm):
+    backbone_total = sum(p.numel() for p in minilm[1].parameters())
+    h = 384
+    bottleneck = lambda dim: dim * A + A + A * dim + dim  # noqa: E731
+    heads = D * E + h * E
+    model = build(minilm)
+    want = bottleneck(D) + bottleneck(h) + heads + 1
+    assert count_parameters(model) == {"trainable": want, "total": want + backbone_total}
+    assert count_parameters(build(minilm, adapter="none", learn_temperature=False))["trainable"] == heads
+    blocks = build(minilm, text_block_adapters=True, context_window=1)
+    assert count_parameters(blocks)["trainable"] == want + 6 * bottleneck(h) + 3
+    assert count_parameters(blocks)["total"] == want + 6 * bottleneck(h) + 3 + backbone_total
+
+
+def test_backbone_frozen_and_adapters_train(minilm):
+    model = build(minilm, text_block_adapters=True)
+    assert not any(p.requires_grad for p in model.text_backbone.parameters() if p not in
+                   set(model.text_block_adapters.parameters()))
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trainable, lr=1e-2)
+    model.train()
+    assert not model.text_backbone.training and model.video_proj.training
+    for _ in range(2):  # two steps: zero-initialised up-projections first, then the down-projections move
+        v, t, s = model(torch.randn(3, D), TEXTS)
+        opt.zero_grad()
+        ClipLoss()(v, t, s).backward()
+        opt.step()
+    after = model.state_dict()
+    frozen = [k for k in after if k.startswith("text_backbone.") and ".adapter." not in k]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+    for name in ["video_adapter.up.weight", "video_adapter.down.weight", "text_adapter.up.weight",
+                 "text_block_adapters.0.up.weight", "text_block_adapters.5.down.weight",
+                 "video_proj.weight", "text_proj.weight", "logit_scale"]:
+        assert not torch.equal(before[name], after[name]), name
+
+
+def test_temperature(minilm):
+    model = build(minilm, temperature=0.05, learn_temperature=False)
+    assert not model.logit_scale.requires_grad and model.scale().item() == pytest.approx(20.0)
+    with torch.no_grad():
+        model.logit_scale.fill_(math.log(1000.0))
+    assert model.scale().item() == pytest.approx(100.0)
+
+
+def test_text_cache_memory_and_disk(minilm, tmp_path):
+    model = build(minilm, text_cache_dir=str(tmp_path))
+    rows = count_backbone_rows(model)
+    first = model.encode_text(TEXTS + TEXTS[:1])
+    assert rows == [3]
+    model.encode_text([TEXTS[1], "stir the soup"])
+    assert rows == [3, 1]
+    shards = list(tmp_path.glob("*/*.safetensors"))
+    assert len(shards) == 2
+    # cached pooled vectors equal a fresh backbone run
+    with torch.no_grad():
+        fresh = model._run_backbone(TEXTS)
+    np.testing.assert_allclose(model.pooled_text(TEXTS).numpy(), fresh.numpy(), atol=1e-6)
+
+    other = build(minilm, text_cache_dir=str(tmp_path))  # a new instance reads the disk cache
+    other.load_trainable_state_dict(model.trainable_state_dict())
+    other_rows = count_backbone_rows(other)
+    np.testing.assert_allclose(other.encode_text(TEXTS + TEXTS[:1]).detach().numpy(), first.detach().numpy(),
+                               atol=1e-6)
+    other.encode_text(["stir the soup"])
+    assert other_rows == []
+
+    blocks = build(minilm, text_cache_dir=str(tmp_path), text_block_adapters=True)  # no cache: backbone changes
+    block_rows = count_backbone_rows(blocks)
+    blocks.encode_text(TEXTS)
+    blocks.encode_text(TEXTS)
+    assert block_rows == [3, 3] and len(list(tmp_path.glob("*/*.safetensors"))) == 2
+
+
+def test_trainable_state_dict_roundtrip(minilm, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    model = build(minilm, adapter="clip", context_window=1, text_block_adapters=True)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(0.01 * torch.randn_like(p))
+    sd = model.trainable_state_dict()
+    assert sd and not any(k.startswith("text_backbone.") for k in sd)
+    save_file(sd, tmp_path / "w.safetensors")
+    assert (tmp_path / "w.safetensors").stat().st_size < 2_000_000
+    rebuilt = build(minilm, **{k: v for k, v in model.build_info()["config"].items()
+                               if k in ("adapter", "context_window", "text_block_adapters")})
+    rebuilt.load_trainable_state_dict(load_file(tmp_path / "w.safetensors"))
+    feats = torch.randn(6, D)
+    np.testing.assert_allclose(rebuilt.similarity(feats, TEXTS), model.similarity(feats, TEXTS), atol=1e-6)
+    with pytest.raises(VtkitError, match="checkpoint does not match"):
+        build(minilm).load_trainable_state_dict(sd)
+
+
+@pytest.fixture(scope="module", params=["bert", "distilbert"])
+def tiny_model_dir(request, tmp_path_factory, minilm):
+    from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
+
+    torch.manual_seed(0)
+    if request.param == "bert":
+        model = BertModel(BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                     intermediate_size=64, max_position_embeddings=64))
+    else:
+        model = DistilBertModel(DistilBertConfig(dim=32, hidden_dim=64, n_layers=2, n_heads=2,
+                                                 max_position_embeddings=64))
+    path = tmp_path_factory.mktemp(f"tiny-{request.param}")
+    model.save_pretrained(path)
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(minilm[2] / name, path / name)
+    return path
+
+
+def test_any_local_model_directory(tiny_model_dir, tmp_path):
+    cfg = Config().replace(text_model=str(tiny_model_dir), embed_dim=E, adapter_dim=A, text_block_adapters=True,
+                           text_cache_dir=None)
+    model = DualEncoder.from_config(cfg, D)
+    assert len(model.text_block_adapters) == 2 and model.text_proj.in_features == 32
+    plain = DualEncoder.from_config(cfg.replace(text_block_adapters=False, text_cache_dir=str(tmp_path)), D)
+    with torch.no_grad():
+        np.testing.assert_allclose(model.pooled_text(TEXTS).numpy(), plain.pooled_text(TEXTS).numpy(), atol=1e-6)
+    v, t, s = model(torch.randn(3, D), TEXTS)
+    ClipLoss()(v, t, s).backward()
+    assert all(a.up.weight.grad.abs().sum() > 0 for a in model.text_block_adapters)
+    assert all(p.grad is None for n, p in model.text_backbone.named_parameters() if ".adapter." not in n)
+    assert model.similarity(torch.randn(4, D), TEXTS).shape == (3, 4)
+
+
+def test_missing_model_directory(tmp_path):
+    with pytest.raises(VtkitError, match="not a local transformers model directory"):
+        DualEncoder.from_config(Config().replace(text_model=str(tmp_path / "nope")), D)

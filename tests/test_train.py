@@ -1,0 +1,182 @@
+"""Training loop: loss, history, checkpoints, schedules, early stopping, determinism, quality."""
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from vtkit.config import Config
+from vtkit.errors import VtkitError
+from vtkit.model import count_parameters
+from vtkit.train import HISTORY_COLUMNS, load_checkpoint, lr_factor, make_scheduler, read_checkpoint, train
+
+
+@pytest.fixture(scope="session")
+def tiny_samples(tmp_path_factory):
+    """3 train + 2 val generated videos of 1-2 minutes (shared by the training test files)."""
+    root = tmp_path_factory.getbasetemp() / "train_samples"
+    if not (root / "goalstep_val.json").is_file():
+        from vtkit.samples import generate_samples
+
+        generate_samples(root, seed=0, n_train=3, n_val=2, minutes=(1, 2))
+    return root
+
+
+def tiny_config(samples, out, **changes) -> Config:
+    base = dict(video_root=str(samples / "videos"), train_annotations=str(samples / "goalstep_train.json"),
+                val_annotations=str(samples / "goalstep_val.json"), out_dir=str(out),
+                text_cache_dir=str(samples.parent / "text_cache"), batch_size=32, epochs=3, device="cpu")
+    return Config.from_dict({**base, **changes})
+
+
+@pytest.fixture(scope="module")
+def run(tiny_samples, tmp_path_factory):
+    cfg = tiny_config(tiny_samples, tmp_path_factory.mktemp("run"), early_stop_patience=0)
+    return cfg, train(cfg, progress=False)
+
+
+def without_seconds(history):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in history]
+
+
+def test_loss_decreases_and_trained_beats_untrained(run):
+    cfg, result = run
+    h = result.history
+    assert [r["epoch"] for r in h] == [0, 1, 2, 3] and result.epochs_run == 3 and not result.stopped_early
+    assert math.isnan(h[0]["train_loss"])               # epoch 0: the untrained model, evaluated only
+    assert h[3]["train_loss"] < h[1]["train_loss"]
+    assert h[3]["val_loss"] < h[0]["val_loss"]
+    best = max(h, key=lambda r: r["val_align_R1@0.3"])
+    assert best["val_align_R1@0.3"] > h[0]["val_align_R1@0.3"]
+    assert max(r["val_t2v_R1"] for r in h[1:]) > h[0]["val_t2v_R1"]
+    assert result.best_metric == max(r["val_align_R1@0.3"] for r in h)
+    assert result.pairs_per_second > 0
+
+
+def test_history_csv(run):
+    cfg, result = run
+    with open(result.history_csv, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert tuple(rows[0].keys()) == HISTORY_COLUMNS
+    assert len(rows) == len(result.history)
+    assert rows[0]["train_loss"] == ""                   # NaN is written as an empty cell
+    for row, ref in zip(rows, result.history):
+        assert int(row["epoch"]) == ref["epoch"] and float(row["val_loss"]) == ref["val_loss"]
+
+
+def test_cosine_lr_in_history_matches_schedule(run):
+    cfg, result = run
+    steps_per_epoch = result.history[1]["step"]
+    total = steps_per_epoch * cfg.epochs
+    warmup = round(cfg.warmup_fraction * total)
+    for row in result.history[1:]:   # lr of the epoch's last step
+        assert row["lr"] == pytest.approx(cfg.lr * lr_factor(row["step"] - 1, total, warmup), rel=1e-12)
+
+
+def test_only_trainable_weights_saved(run):
+    cfg, result = run
+    weights = load_file(str(result.best_checkpoint))
+    assert not any(k.startswith("text_backbone.") for k in weights)
+    assert set(weights) == set(result.model.trainable_state_dict())
+    n_saved = sum(v.numel() for k, v in weights.items() if k != "logit_scale" or cfg.learn_temperature)
+    assert n_saved == result.trainable_params < result.total_params
+    assert (result.trainable_params, result.total_params) == tuple(count_parameters(result.model).values())
+    folder = result.best_checkpoint.parent
+    assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*"))
+    state = json.loads((folder / "last.json").read_text())
+    assert state["epoch"] == 3 and state["config"]["seed"] == cfg.seed and state["build_info"]["feature_dim"] == 256
+
+
+def test_checkpoint_round_trip(run, tiny_samples):
+    cfg, result = run
+    model, state = load_checkpoint(result.last_checkpoint)
+    feats = np.random.default_rng(0).normal(size=(7, 256)).astype(np.float32)
+    texts = ["open the fridge", "wash the pan"]
+    np.testing.assert_array_equal(model.similarity(feats, texts), result.model.similarity(feats, texts))
+    # the best checkpoint reproduces its own history row exactly
+    from vtkit.train import evaluate
+    from vtkit.annotations import load_annotations
+    from vtkit.dataset import VideoTextAlignmentDataset
+    from vtkit.features import FeatureStore
+
+    best, best_state = load_checkpoint(result.best_checkpoint.parent)
+    ann = load_annotations(cfg.val_annotations)
+    store = FeatureStore(cfg.video_root)
+    feats = {v.video_uid: store[v.video_uid] for v in ann.videos}
+    ds = VideoTextAlignmentDataset(ann.videos, feats, negative_ratio=cfg.negative_ratio, seed=cfg.seed)
+    row = next(r for r in result.history if r["epoch"] == best_state["epoch"])
+    assert evaluate(best, cfg, ds, ann, feats) == {k: row[k] for k in ("val_loss", "val_t2v_R1", "val_align_R1@0.3")}
+
+
+def test_interrupted_save_is_refused(run, tmp_path):
+    import shutil
+
+    cfg, result = run
+    folder = tmp_path / "ck"
+    shutil.copytree(result.best_checkpoint.parent, folder)
+    best_step = json.loads((folder / "best.json").read_text())["global_step"]
+    with safe_open(str(folder / "last.safetensors"), framework="pt") as fh:
+        last_step = fh.metadata()["global_step"]
+    if int(last_step) == best_step:
+        pytest.skip("best is the last epoch")
+    shutil.copy(folder / "last.safetensors", folder / "best.safetensors")  # as if killed before best.json
+    with pytest.raises(VtkitError, match="interrupted"):
+        read_checkpoint(folder / "best.safetensors")
+
+
+def test_determinism(run, tiny_samples, tmp_path):
+    cfg, result = run
+    again = train(cfg.replace(out_dir=str(tmp_path)), progress=False)
+    assert without_seconds(again.history) == without_seconds(result.history)
+    a, b = load_file(str(result.last_checkpoint)), load_file(str(again.last_checkpoint))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lr_factor_warmup_then_cosine():
+    total, warmup = 100, 10
+    f = [lr_factor(s, total, warmup) for s in range(total)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0) and f[10] == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(f[:10], f[1:10]))          # linear ramp up
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))          # then decays
+    assert f[55] == pytest.approx(0.5)                           # half way through the cosine
+    assert f[-1] < 1e-3 and lr_factor(total, total, warmup) == pytest.approx(0.0, abs=1e-12)
+    assert lr_factor(0, 10, 0) == 1.0                            # no warmup
+
+
+def test_plateau_halves_lr_after_two_bad_epochs():
+    cfg = Config(lr_schedule="plateau", lr=0.01)
+    param = torch.nn.Parameter(torch.zeros(2))
+    opt = torch.optim.AdamW([param], lr=cfg.lr)
+    sched = make_scheduler(cfg, opt, total_steps=10)
+    lrs = []
+    for val_loss in (1.0, 0.9, 0.9, 0.95, 0.8, 0.85, 0.85):
+        sched.step(val_loss)
+        lrs.append(opt.param_groups[0]["lr"])
+    assert lrs == pytest.approx([0.01, 0.01, 0.01, 0.005, 0.005, 0.005, 0.0025])
+    assert make_scheduler(cfg.replace(lr_schedule="constant"), opt, 10) is None
+
+
+def test_early_stopping(tiny_samples, tmp_path, monkeypatch):
+    import vtkit.train as train_module
+
+    scripted = iter([0.2, 0.5, 0.4, 0.5, 0.9, 0.9])      # epochs 0..5; best at epoch 1, then no gain
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {
+        "val_loss": 1.0, "val_t2v_R1": 0.0, "val_align_R1@0.3": next(scripted)})
+    cfg = tiny_config(tiny_samples, tmp_path, epochs=5, early_stop_patience=2, max_steps_per_epoch=1)
+    result = train(cfg, progress=False)
+    assert result.stopped_early and result.epochs_run == 3 and result.best_metric == 0.5
+    assert json.loads((tmp_path / "checkpoints" / "best.json").read_text())["epoch"] == 1
+    assert json.loads((tmp_path / "checkpoints" / "last.json").read_text())["stopped_early"]
+    # resuming a finished (stopped) run trains nothing more
+    again = train(cfg.replace(resume=True), progress=False)
+    assert again.stopped_early and len(again.history) == 4
+
+
+def test_clip_loss_trains(tiny_samples, tmp_path):
+    cfg = tiny_config(tiny_samples, tmp_path, loss="clip", epochs=2, lr_schedule="constant")
+    h = train(cfg, progress=False).history
+    assert h[2]["val_loss"] < h[0]["val_loss"] and h[2]["train_loss"] < h[1]["train_loss"]

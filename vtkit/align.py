@@ -1,0 +1,718 @@
+"""Align one video's steps to its chunks: one contiguous segment per step, in order.
+
+Input is a similarity matrix ``S`` of shape ``[K steps, N chunks]`` (steps in annotated
+order). Every aligner maximises the same objective::
+
+    total = sum_k sum_{i in segment k} S[k, i]  +  sum_{i in background} b[i]  -  skip_penalty * skipped
+
+Segments are inclusive chunk spans ``(first, last)``, in step order, non-overlapping, each
+``min_len <= length <= max_len`` chunks; chunks left uncovered are background and score
+``b`` (:func:`background_vector`). With prefix sums of the gains ``G = S - b`` the total is
+``sum(b) + sum_k (P[k, last+1] - P[k, first])``, so each step only adds its gain.
+
+Aligners
+  ``dp``        exact dynamic programme, O(K*N) with hard length bounds (sliding-window
+                maximum), O(K*N*max_len) with a per-length duration score.
+  ``dfs``       the original depth-first search with branch-and-bound; exact, but its cost
+                grows quickly, so it stops at a node budget.
+  ``dropdtw``   Drop-DTW-style: every chunk is matched to a step or dropped at a cost; with
+                contiguous, non-empty, ordered steps this is ``dp`` with ``b = -drop_cost``.
+  ``unordered`` baseline: each step takes its best window alone (order and overlap ignored).
+
+:func:`topk_segments` ranks alternative segments per step by max-marginals (the best full
+alignment forced through that segment); :func:`align` is the entry point notebooks and
+inference call. :func:`predict_queries` turns step and substep similarities into windows in
+seconds for every query of a video.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from vtkit.errors import VtkitError
+from vtkit.metrics import iou
+from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds
+
+ALIGNERS = ("dp", "dfs", "dropdtw", "unordered")
+SUBSTEP_MODES = ("video", "parent")
+DEFAULT_SUBSTEP_MODE = "parent"
+NEG = -np.inf
+
+Span = tuple[int, int]
+
+
+@dataclass
+class Alignment:
+    """Top-1 segment per step (inclusive chunk span, None = skipped) and its total score.
+
+    ``alternatives[k]`` lists up to ``top_k`` ``(span, score)`` pairs for step ``k``, best
+    first (filled by :func:`align`); ``alternatives[k][0][0] == segments[k]`` whenever the
+    step has a segment.
+    """
+
+    segments: list[Span | None]
+    score: float
+    aligner: str
+    alternatives: list[list[tuple[Span, float]]] | None = field(default=None, repr=False)
+
+    def spans(self, k: int, top_k: int | None = None) -> list[Span]:
+        """Ranked spans for step ``k`` (top-1 first), from the alternatives if present."""
+        if self.alternatives is not None and self.alternatives[k]:
+            spans = [span for span, _ in self.alternatives[k]]
+        else:
+            spans = [self.segments[k]] if self.segments[k] is not None else []
+        return spans[:top_k] if top_k else spans
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def background_vector(S, background="percentile", value: float = 50.0) -> np.ndarray:
+    """Per-chunk background score ``b`` [N] from the config's ``background``/``background_value``.
+
+    ``"percentile"``: the ``value``-th percentile of all of ``S``; ``"constant"``: ``value``;
+    an array-like ``background`` of length N is used as given.
+    """
+    S = _check_S(S)
+    n = S.shape[1]
+    if isinstance(background, str):
+        if background == "percentile":
+            if not 0 <= value <= 100:
+                raise VtkitError(f"a percentile must be in [0, 100], got {value!r}", field="background_value")
+            return np.full(n, float(np.percentile(S, value)))
+        if background == "constant":
+            if not np.isfinite(value):
+                raise VtkitError(f"must be finite, got {value!r}", field="background_value")
+            return np.full(n, float(value))
+        raise VtkitError(f"must be 'percentile', 'constant' or a vector, got {background!r}", field="background")
+    return _check_b(background, n)
+
+
+def _check_S(S) -> np.ndarray:
+    try:
+        S = np.asarray(S, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise VtkitError("similarity matrix is not numeric", field="S") from None
+    if S.ndim != 2:
+        raise VtkitError(f"similarity matrix must be 2-D [steps, chunks], got shape {S.shape}", field="S")
+    if S.shape[0] == 0:
+        raise VtkitError("no steps to align (K = 0)", field="S")
+    if S.shape[1] == 0:
+        raise VtkitError("no chunks to align to (N = 0)", field="S")
+    if not np.isfinite(S).all():
+        raise VtkitError(f"similarity matrix has {int((~np.isfinite(S)).sum())} NaN/Inf values", field="S")
+    return S
+
+
+def _check_b(b, n: int) -> np.ndarray:
+    b = np.asarray(b, dtype=np.float64)
+    if b.ndim == 0:
+        b = np.full(n, float(b))
+    if b.shape != (n,):
+        raise VtkitError(f"background must be a scalar or a vector of {n} chunks, got shape {b.shape}", field="b")
+    if not np.isfinite(b).all():
+        raise VtkitError("background has NaN/Inf values", field="b")
+    return b
+
+
+def _bounds(min_len, max_len, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    lo = np.broadcast_to(np.asarray(1 if min_len is None else min_len), (k,)) if np.ndim(min_len) == 0 \
+        else np.asarray(min_len)
+    hi_raw = n if max_len is None else max_len
+    hi = np.broadcast_to(np.asarray(hi_raw), (k,)) if np.ndim(hi_raw) == 0 else np.asarray(hi_raw)
+    for name, arr in (("min_len", lo), ("max_len", hi)):
+        if arr.shape != (k,):
+            raise VtkitError(f"must be a scalar or one value per step ({k}), got shape {arr.shape}", field=name)
+        if not np.all(np.equal(np.mod(arr, 1), 0)) or not np.all(arr >= 1):
+            raise VtkitError(f"must be whole numbers >= 1, got {arr.tolist()[:5]}", field=name)
+    lo, hi = lo.astype(np.int64), np.minimum(hi.astype(np.int64), n)
+    if max_len is not None:
+        bad = np.flatnonzero(lo > np.broadcast_to(max_len, (k,)))
+        if bad.size:
+            i = int(bad[0])
+            raise VtkitError(f"min_len ({lo[i]}) exceeds max_len ({np.broadcast_to(max_len, (k,))[i]}) "
+                             f"for step {i}", field="max_len")
+    return lo, hi
+
+
+def _prepare(S, b, min_len, max_len, skip_penalty):
+    S = _check_S(S)
+    k, n = S.shape
+    b = _check_b(b, n)
+    lo, hi = _bounds(min_len, max_len, k, n)
+    if skip_penalty is not None:
+        if not np.isfinite(skip_penalty):
+            raise VtkitError(f"must be a finite number or None, got {skip_penalty!r}", field="skip_penalty")
+        skip_penalty = float(skip_penalty)
+    elif lo.sum() > n:
+        raise VtkitError(f"infeasible: {k} steps need at least {int(lo.sum())} chunks (min_len) but the video has {n};"
+                         " lower min_len or allow skipping (skip_penalty)", field="min_len")
+    return S, b, lo, hi, skip_penalty, _prefix_gains(S, b)
+
+
+def _prefix_gains(S: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``P[k, j] = sum_{i < j} (S[k, i] - b[i])``, shape [K, N + 1]."""
+    P = np.empty((S.shape[0], S.shape[1] + 1))
+    P[:, 0] = 0.0
+    np.subtract(S, b, out=P[:, 1:])
+    np.add.accumulate(P, axis=1, out=P)   # in place on one contiguous array: the fast path
+    return P
+
+
+def _duration_table(duration_score, n: int) -> np.ndarray | None:
+    """Score per length ``L = 0..n`` (index 0 unused); lengths an array does not reach are forbidden."""
+    if duration_score is None:
+        return None
+    lengths = np.arange(n + 1)
+    if callable(duration_score):
+        d = np.asarray(duration_score(lengths[1:]), dtype=np.float64)
+        if d.shape != (n,):
+            raise VtkitError(f"duration_score(lengths) must return {n} values, got shape {d.shape}",
+                             field="duration_score")
+        d = np.concatenate([[NEG], d])
+    else:
+        raw = np.asarray(duration_score, dtype=np.float64)
+        if raw.ndim != 1:
+            raise VtkitError(f"must be a 1-D array over lengths, got shape {raw.shape}", field="duration_score")
+        d = np.full(n + 1, NEG)
+        m = min(n + 1, raw.size)
+        d[:m] = raw[:m]
+        d[0] = NEG
+    if np.isnan(d).any() or np.isposinf(d).any():
+        raise VtkitError("duration score has NaN or +Inf values", field="duration_score")
+    return d
+
+
+# --------------------------------------------------------------------------- window maxima
+
+
+def _window_max(X: np.ndarray, lo: int, hi: int, d: np.ndarray | None = None, want_arg: bool = False):
+    """``out[j] = max over L in [lo, hi], L <= j of X[j - L] (+ d[L])``, optional argmax as L.
+
+    Hard bounds use the van Herk / Gil-Werman block trick (O(n), vectorised); ``hi >= n``
+    is a shifted prefix maximum; a duration table ``d`` needs all ``hi - lo + 1`` lengths.
+    """
+    n = X.size
+    hi = min(hi, n - 1)
+    out = np.full(n, NEG)
+    arg = np.zeros(n, dtype=np.int64) if want_arg else None
+    if lo > hi:
+        return out, arg
+    if d is not None:
+        w = hi - lo + 1
+        padded = np.concatenate([np.full(hi, NEG), X])
+        view = np.lib.stride_tricks.sliding_window_view(padded, w)[:n]   # row j: X[j-hi .. j-lo]
+        vals = view + d[lo: hi + 1][::-1]
+        best = vals.argmax(axis=1)
+        out = vals[np.arange(n), best]
+        if want_arg:
+            arg = hi - best
+        return out, arg
+    if hi >= n - 1:  # unbounded: prefix maximum of X[0 .. j-lo]
+        pm = np.maximum.accumulate(X[: n - lo])
+        out[lo:] = pm
+        if want_arg:
+            idx = np.maximum.accumulate(np.where(X[: n - lo] == pm, np.arange(n - lo), 0))
+            arg[lo:] = np.arange(lo, n) - idx
+        return out, arg
+    w = hi - lo + 1
+    m = -(-(n + hi) // w) * w
+    padded = np.full(m, NEG)
+    padded[hi: hi + n] = X                          # padded[j + hi - L] = X[j - L]
+    blocks = padded.reshape(-1, w)
+    pre = np.maximum.accumulate(blocks, axis=1).ravel()
+    suf = np.maximum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    left, right = suf[:n], pre[w - 1: w - 1 + n]    # window padded[j .. j + w - 1]
+    np.maximum(left, right, out=out)
+    if want_arg:
+        cols = np.arange(w)
+        pre_i = np.maximum.accumulate(np.where(blocks == pre.reshape(-1, w), cols, 0), axis=1)
+        suf_i = np.minimum.accumulate(np.where(blocks == suf.reshape(-1, w), cols, w - 1)[:, ::-1], axis=1)[:, ::-1]
+        base = (np.arange(blocks.shape[0]) * w)[:, None]
+        pre_i, suf_i = (pre_i + base).ravel(), (suf_i + base).ravel()
+        pos = np.where(left >= right, suf_i[:n], pre_i[w - 1: w - 1 + n])
+        arg = np.arange(n) + hi - pos                 # padded index pos holds X[pos - hi]; L = j - (pos - hi)
+    return out, arg
+
+
+# --------------------------------------------------------------------------- exact DP
+
+
+def _forward(P, lo, hi, skip_penalty, d):
+    """Rows ``F[k, j]``: best gain of steps ``0..k-1`` within chunks ``[0, j)`` (non-decreasing in j)."""
+    k_steps, n1 = P.shape
+    F = np.empty((k_steps + 1, n1))
+    F[0] = 0.0
+    A = np.empty(n1)
+    E = np.empty(n1)                      # E[j]: best with step k ending exactly at chunk j - 1
+    for k in range(k_steps):
+        np.subtract(F[k], P[k], out=A)
+        lo_k, hi_k = int(lo[k]), int(hi[k])
+        if d is None and hi_k >= n1 - 1:  # unbounded: prefix maximum, the common case, kept lean
+            E[:lo_k] = NEG
+            np.maximum.accumulate(A[: n1 - lo_k], out=E[lo_k:])
+        else:
+            E[:], _ = _window_max(A, lo_k, hi_k, d)
+        E += P[k]
+        np.maximum.accumulate(E, out=F[k + 1])
+        if skip_penalty is not None:
+            np.maximum(F[k + 1], F[k] - skip_penalty, out=F[k + 1])
+    return F
+
+
+def _best_start(F, P, k: int, j: int, lo: int, hi: int, d) -> tuple[int, float]:
+    """Best segment length for step ``k`` ending at chunk ``j - 1`` and the value E[k, j] it gives."""
+    L_hi = min(hi, j)
+    if L_hi < lo:
+        return 0, NEG
+    if d is None:   # contiguous slice over starts j-L_hi .. j-lo
+        vals = F[k, j - L_hi: j - lo + 1] - P[k, j - L_hi: j - lo + 1]
+        i = int(np.argmax(vals))
+        return L_hi - i, float(vals[i] + P[k, j])
+    lengths = np.arange(L_hi, lo - 1, -1)
+    vals = (F[k, j - lengths] - P[k, j - lengths]) + d[lengths]
+    i = int(np.argmax(vals))
+    return int(lengths[i]), float(vals[i] + P[k, j])
+
+
+def _backtrack(F, P, lo, hi, d) -> list[Span | None]:
+    """Recover segments from the F rows alone (each step: one binary search and one window argmax)."""
+    k_steps, n1 = P.shape
+    segments: list[Span | None] = [None] * k_steps
+    j = n1 - 1
+    for k in range(k_steps - 1, -1, -1):
+        val = F[k + 1, j]
+        # F[k+1] is non-decreasing: the first index reaching val is where a segment ended (or a skip)
+        j_end = int(np.searchsorted(F[k + 1, : j + 1], val, side="left"))
+        L, e_val = _best_start(F, P, k, j_end, int(lo[k]), int(hi[k]), d)
+        if e_val != val:        # only the skip reaches this value
+            continue
+        segments[k] = (j_end - L, j_end - 1)
+        j = j_end - L
+    return segments
+
+
+def align_dp(S, b, min_len=1, max_len=None, skip_penalty=None, duration_score=None) -> Alignment:
+    """Exact optimum of the objective by dynamic programming over (step, chunk).
+
+    ``duration_score``: score per segment length added per step, a callable on an array of
+    lengths ``1..N`` or an array indexed by length (lengths beyond it are forbidden).
+    """
+    S, b, lo, hi, skip_penalty, P = _prepare(S, b, min_len, max_len, skip_penalty)
+    d = _duration_table(duration_score, S.shape[1])
+    F = _forward(P, lo, hi, skip_penalty, d)
+    if not np.isfinite(F[-1, -1]):
+        raise VtkitError("no alignment satisfies the length bounds and duration score", field="S")
+    segments = _backtrack(F, P, lo, hi, d)
+    return Alignment(segments, float(b.sum() + F[-1, -1]), "dp")
+
+
+def alignment_score(S, b, segments: Sequence[Span | None], skip_penalty=None, duration_score=None) -> float:
+    """The objective of a given alignment (no validity check: see :func:`check_segments`)."""
+    S = np.asarray(S, dtype=np.float64)
+    b = _check_b(b, S.shape[1])
+    total = float(b.sum())
+    d = _duration_table(duration_score, S.shape[1])
+    for k, seg in enumerate(segments):
+        if seg is None:
+            total -= skip_penalty if skip_penalty is not None else np.inf
+            continue
+        s, e = seg
+        total += float((S[k, s: e + 1] - b[s: e + 1]).sum())
+        if d is not None:
+            total += float(d[e - s + 1])
+    return total
+
+
+def check_segments(segments: Sequence[Span | None], n: int, min_len=1, max_len=None, allow_skip=False) -> None:
+    """Raise VtkitError unless the segments are in order, disjoint, in bounds and of valid length."""
+    k = len(segments)
+    lo, hi = _bounds(min_len, max_len, k, n)
+    prev_end = -1
+    for i, seg in enumerate(segments):
+        if seg is None:
+            if not allow_skip:
+                raise VtkitError(f"step {i} has no segment", field="segments")
+            continue
+        s, e = seg
+        if not (0 <= s <= e < n):
+            raise VtkitError(f"step {i} span {seg} is outside chunks 0..{n - 1}", field="segments")
+        if s <= prev_end:
+            raise VtkitError(f"step {i} span {seg} overlaps or precedes the previous step", field="segments")
+        if not lo[i] <= e - s + 1 <= hi[i]:
+            raise VtkitError(f"step {i} span {seg} has length {e - s + 1} outside [{lo[i]}, {hi[i]}]",
+                             field="segments")
+        prev_end = e
+
+
+# --------------------------------------------------------------------------- DFS (original method)
+
+
+def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int = 2_000_000) -> Alignment:
+    """Depth-first search over each step's segment in order, with branch-and-bound; exact.
+
+    Children of a node are tried best-bound first, where a segment's bound is its gain plus
+    an optimistic estimate of the remaining steps (each one's best segment starting after
+    it, independently). A node is also cut when an earlier node reached the same step with
+    no later free chunk and at least the same gain (dominance). Every child visited counts
+    as one node; past ``node_budget`` the search stops with a VtkitError (use
+    ``aligner='dp'``, which gives the same optimum).
+    """
+    S, b, lo, hi, skip_penalty, P = _prepare(S, b, min_len, max_len, skip_penalty)
+    k_steps, n = S.shape
+    # best gain of step k on any segment starting at or after pos, for pos = 0..n
+    best_from = np.full((k_steps + 1, n + 1), NEG)
+    cands = []
+    total = sum(int(np.clip(n - np.arange(lo[k], hi[k] + 1) + 1, 0, None).sum()) for k in range(k_steps))
+    if total > 20_000_000:
+        raise VtkitError(f"DFS would enumerate {total} candidate segments; use aligner='dp'", field="aligner")
+    for k in range(k_steps):
+        lengths = np.arange(lo[k], hi[k] + 1)
+        starts = [np.arange(0, n - L + 1) for L in lengths]
+        s = np.concatenate(starts) if starts else np.zeros(0, np.int64)
+        j = s + np.repeat(lengths, [len(x) for x in starts]) if starts else s
+        g = P[k, j] - P[k, s]
+        per_start = np.full(n + 1, NEG)
+        np.maximum.at(per_start, s, g)
+        best_from[k] = np.maximum.accumulate(per_start[::-1])[::-1]
+        cands.append((s, j, g))
+    option = best_from if skip_penalty is None else np.maximum(best_from, -skip_penalty)
+    ub = np.zeros((k_steps + 1, n + 1))
+    ub[:k_steps] = np.cumsum(option[:k_steps][::-1], axis=0)[::-1]
+    if skip_penalty is None:  # the remaining steps must fit one after another
+        need = np.concatenate([np.cumsum(lo[::-1])[::-1], [0]])
+        ub[np.arange(n + 1)[None, :] + need[:, None] > n] = NEG
+    order = []
+    for k, (s, j, g) in enumerate(cands):
+        bound = g + ub[k + 1, j]
+        idx = np.argsort(-bound, kind="stable")
+        order.append((s[idx], j[idx], g[idx], bound[idx]))
+
+    best = [NEG, None]
+    nodes = [0]
+    segs: list[Span | None] = []
+
+    reached = np.full((k_steps, n + 1), NEG)   # best gain so far on arriving at step k with chunks pos.. free
+
+    def visit(k: int, pos: int, acc: float) -> None:
+        if k == k_steps:
+            if acc > best[0]:
+                best[0], best[1] = acc, list(segs)
+            return
+        # dominance: an earlier arrival at step k with an earlier (or equal) free chunk and at least
+        # this gain has already been searched completely
+        if reached[k, : pos + 1].max() >= acc:
+            return
+        reached[k, pos] = acc
+        s, j, g, bound = order[k]
+        sel = np.flatnonzero(s >= pos)
+        skip_bound = NEG if skip_penalty is None else acc - skip_penalty + ub[k + 1, pos]
+        skip_done = skip_penalty is None
+        for i in sel.tolist():
+            value = acc + bound[i]
+            if not skip_done and skip_bound >= value:
+                skip_done = True
+                _skip(k, pos, acc, skip_bound)
+            if value <= best[0]:
+                break
+            nodes[0] += 1
+            if nodes[0] > node_budget:
+                raise VtkitError(f"DFS node budget of {node_budget} exceeded (K={k_steps}, N={n}); use aligner='dp'",
+                                 field="dfs_node_budget")
+            segs.append((int(s[i]), int(j[i]) - 1))
+            visit(k + 1, int(j[i]), acc + g[i])
+            segs.pop()
+        if not skip_done:
+            _skip(k, pos, acc, skip_bound)
+
+    def _skip(k, pos, acc, skip_bound):
+        if skip_bound <= best[0]:
+            return
+        nodes[0] += 1
+        if nodes[0] > node_budget:
+            raise VtkitError(f"DFS node budget of {node_budget} exceeded (K={k_steps}, N={n}); use aligner='dp'",
+                             field="dfs_node_budget")
+        segs.append(None)
+        visit(k + 1, pos, acc - skip_penalty)
+        segs.pop()
+
+    visit(0, 0, 0.0)
+    if best[1] is None:
+        raise VtkitError("no alignment satisfies the length bounds", field="S")
+    result = Alignment(best[1], float(b.sum() + best[0]), "dfs")
+    result.nodes = nodes[0]  # for benchmarks
+    return result
+
+
+# --------------------------------------------------------------------------- Drop-DTW and baseline
+
+
+def align_dropdtw(S, drop_costs=None, min_len=1, max_len=None, skip_penalty=None, percentile: float = 50.0):
+    """Drop-DTW-style alignment: every chunk is matched to one step or dropped at ``drop_costs[i]``.
+
+    Matches are monotone and each step's matches are one contiguous, non-empty run (unless
+    the step is skipped). The objective, sum of matched similarities minus the costs of
+    dropped chunks, is exactly :func:`align_dp` with background ``b = -drop_costs``. Unlike
+    the original Drop-DTW, drops inside a step's run are not allowed (steps stay contiguous).
+    Default drop cost: minus the ``percentile``-th percentile of ``S``.
+    """
+    S = _check_S(S)
+    if drop_costs is None:
+        b = background_vector(S, "percentile", percentile)
+    else:
+        b = -_check_b(drop_costs, S.shape[1])
+    result = align_dp(S, b, min_len, max_len, skip_penalty)
+    result.aligner = "dropdtw"
+    return result
+
+
+def align_unordered(S, b, min_len=1, max_len=None) -> Alignment:
+    """Baseline: each step independently takes its highest-gain window (order and overlap ignored).
+
+    ``score`` is ``sum(b)`` plus the steps' gains, an upper bound of the ordered optimum, not
+    an achievable total when windows overlap.
+    """
+    S, b, lo, hi, _, P = _prepare(S, b, min_len, max_len, skip_penalty=0.0)
+    segments, total = [], float(b.sum())
+    for k in range(S.shape[0]):
+        T, L = _window_max(-P[k], int(lo[k]), int(hi[k]), want_arg=True)
+        vals = T + P[k]
+        j = int(np.argmax(vals))
+        if not np.isfinite(vals[j]):
+            raise VtkitError(f"step {k}: no window satisfies min_len={lo[k]}", field="min_len")
+        segments.append((j - int(L[j]), j - 1))
+        total += float(vals[j])
+    return Alignment(segments, total, "unordered")
+
+
+# --------------------------------------------------------------------------- top-k by max-marginals
+
+
+def _nms(starts, ends, scores, k: int, iou_suppress: float) -> list[tuple[Span, float]]:
+    """Greedy best-first choice of spans whose chunk IoU with every chosen one is <= ``iou_suppress``.
+
+    ``ends`` must be ascending (one candidate per end chunk), so only a slice of nearby
+    candidates can overlap a chosen span. Ties go to the earlier end. If fewer than ``k``
+    survive, the list is filled with the next best distinct spans.
+    """
+    live = np.where(np.isfinite(scores), scores, NEG)
+    chosen: list[int] = []
+    while len(chosen) < k:
+        i = int(np.argmax(live))
+        if live[i] == NEG:
+            break
+        chosen.append(i)
+        s_i, e_i = int(starts[i]), int(ends[i])
+        reach = ends.size if iou_suppress <= 0 else s_i + (e_i - s_i + 1) / iou_suppress
+        a, b = np.searchsorted(ends, s_i, "left"), np.searchsorted(ends, reach, "right")
+        near = np.stack([starts[a:b], ends[a:b] + 1], axis=1)
+        live[a:b][iou((s_i, e_i + 1), near) > iou_suppress] = NEG
+        live[i] = NEG
+    if len(chosen) < k:
+        taken = set(chosen)
+        for i in np.argsort(-np.where(np.isfinite(scores), scores, NEG), kind="stable"):
+            if len(chosen) == k or not np.isfinite(scores[i]):
+                break
+            if int(i) not in taken:
+                chosen.append(int(i))
+    return [((int(starts[i]), int(ends[i])), float(scores[i])) for i in chosen]
+
+
+def topk_segments(S, b, k: int = 5, min_len=1, max_len=None, skip_penalty=None, iou_suppress: float = 0.5,
+                  duration_score=None) -> list[list[tuple[Span, float]]]:
+    """Per step, the ``k`` best distinct segments by max-marginal score, best first.
+
+    A segment's score is the best total of a full alignment that puts this step exactly
+    there (forward DP up to its start + its gain + backward DP after its end). Candidates
+    per step are, for every end chunk, its best start (N candidates, found with the same
+    window maxima as the DP): the optimum is among them, so top-1 is the DP's segment (or
+    one of equal score), at O(K*N) cost for any ``max_len``. A candidate is suppressed when
+    its chunk IoU with a chosen one exceeds ``iou_suppress``; if fewer than ``k`` remain the
+    list is filled with the best others. A step the optimum skips still gets its ranking.
+    """
+    S, b, lo, hi, skip_penalty, P = _prepare(S, b, min_len, max_len, skip_penalty)
+    if k < 1:
+        raise VtkitError(f"must be >= 1, got {k!r}", field="top_k")
+    d = _duration_table(duration_score, S.shape[1])
+    k_steps, n = S.shape
+    F = _forward(P, lo, hi, skip_penalty, d)
+    Pr = _prefix_gains(S[::-1, ::-1], b[::-1])
+    Fr = _forward(Pr, lo[::-1], hi[::-1], skip_penalty, d)
+    B = Fr[::-1, ::-1]          # B[k, j]: best gain of steps k..K-1 within chunks [j, N)
+    base = float(b.sum())
+    j_all = np.arange(n + 1)
+    out = []
+    for step in range(k_steps):
+        best, L = _window_max(F[step] - P[step], int(lo[step]), int(hi[step]), d, want_arg=True)
+        scores = best + P[step] + B[step + 1] + base       # step ends at chunk j - 1
+        out.append(_nms(j_all - L, j_all - 1, scores, k, iou_suppress))
+    return out
+
+
+def _own_ranking(S, b, k, min_len, max_len, iou_suppress) -> list[list[tuple[Span, float]]]:
+    """Per step, its best windows by gain alone (the unordered baseline's own ranking)."""
+    S, b, lo, hi, _, P = _prepare(S, b, min_len, max_len, 0.0)
+    n = S.shape[1]
+    j_all = np.arange(n + 1)
+    out = []
+    for step in range(S.shape[0]):
+        T, L = _window_max(-P[step], int(lo[step]), int(hi[step]), want_arg=True)
+        out.append(_nms(j_all - L, j_all - 1, T + P[step] + b.sum(), k, iou_suppress))
+    return out
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def align(S, aligner: str = "dp", background="percentile", background_value: float = 50.0, min_len=1,
+          max_len=None, skip_penalty=None, top_k: int = 5, node_budget: int = 2_000_000,
+          duration_score=None, iou_suppress: float = 0.5) -> Alignment:
+    """Align with the chosen aligner and attach ``top_k`` ranked alternatives per step.
+
+    Alternatives come from the DP max-marginals (:func:`topk_segments`, same background and
+    bounds) for ``dp``, ``dfs`` and ``dropdtw`` (whose optimum is the DP's; the background is
+    minus the drop cost), and from the per-step window ranking for ``unordered``. The
+    aligner's own segment is always first; a skipped step (None) keeps its alternatives, so
+    callers that must answer every query can use ``spans(k)``. ``duration_score`` is
+    supported by ``dp`` only.
+    """
+    if aligner not in ALIGNERS:
+        raise VtkitError(f"must be one of {', '.join(ALIGNERS)}, got {aligner!r}", field="aligner")
+    if duration_score is not None and aligner != "dp":
+        raise VtkitError(f"a duration score is supported by aligner='dp' only, not {aligner!r}", field="aligner")
+    b = background_vector(S, background, background_value)
+    if aligner == "dp":
+        result = align_dp(S, b, min_len, max_len, skip_penalty, duration_score)
+    elif aligner == "dfs":
+        result = align_dfs(S, b, min_len, max_len, skip_penalty, node_budget)
+    elif aligner == "dropdtw":
+        result = align_dropdtw(S, -b, min_len, max_len, skip_penalty)
+    else:
+        result = align_unordered(S, b, min_len, max_len)
+    if aligner == "unordered":
+        alts = _own_ranking(S, b, top_k, min_len, max_len, iou_suppress)
+    else:
+        alts = topk_segments(S, b, top_k, min_len, max_len, skip_penalty, iou_suppress, duration_score)
+    for k, seg in enumerate(result.segments):
+        if seg is not None and (not alts[k] or alts[k][0][0] != seg):
+            own = (seg, alts[k][0][1] if alts[k] else result.score)
+            rest = [a for a in alts[k] if iou((seg[0], seg[1] + 1), (a[0][0], a[0][1] + 1)) <= iou_suppress]
+            alts[k] = [own] + rest[: top_k - 1]
+    result.alternatives = alts
+    return result
+
+
+# --------------------------------------------------------------------------- queries in seconds
+
+
+def _windows(alignment: Alignment, k: int, top_k: int, offset: int, chunk_seconds: float) -> list[tuple[float, float]]:
+    spans = alignment.spans(k, top_k)
+    wins = [chunks_to_seconds(s + offset, e + offset, chunk_seconds) for s, e in spans]
+    while wins and len(wins) < top_k:   # very short videos: fewer distinct spans than top_k
+        wins.append(wins[-1])
+    return wins
+
+
+def predict_queries(video, S_steps, S_substeps=None, *, substep_mode: str = DEFAULT_SUBSTEP_MODE,
+                    chunk_seconds: float = DEFAULT_CHUNK_SECONDS, chunk_offset: int = 0, top_k: int = 5,
+                    **align_kwargs) -> dict[int, list[tuple[float, float]]]:
+    """Ranked windows in seconds for every query of ``video``: ``{query_idx: [(start, end), ...]}``.
+
+    ``S_steps`` [steps, N] and ``S_substeps`` [substeps, N] follow ``video.steps`` and
+    ``video.substeps``; column ``i`` is chunk ``i + chunk_offset`` of the video. Substeps:
+
+    * ``"video"``: all substeps of the video, in order, aligned as their own sequence;
+    * ``"parent"`` (default): each step's substeps aligned inside the parent's predicted
+      segment (widened around it when too short to hold them at ``min_len``);
+    * ``"best"``: the mode passed as ``best_mode`` (choose it on labelled data with
+      :func:`select_substep_mode`, never on test labels), else the default ``"parent"``.
+
+    ``align_kwargs`` go to :func:`align` (aligner, background, min_len, ...).
+    """
+    best_mode = align_kwargs.pop("best_mode", None)
+    mode = (best_mode or DEFAULT_SUBSTEP_MODE) if substep_mode == "best" else substep_mode
+    if mode not in SUBSTEP_MODES:
+        raise VtkitError(f"must be one of best, {', '.join(SUBSTEP_MODES)}, got {mode!r}", field="substep_mode")
+    steps, subs = video.steps, video.substeps
+    S_steps = _check_S(S_steps)
+    if S_steps.shape[0] != len(steps):
+        raise VtkitError(f"{len(steps)} steps but {S_steps.shape[0]} similarity rows", field=video.video_uid)
+    out: dict[int, list[tuple[float, float]]] = {}
+    step_result = align(S_steps, top_k=top_k, **align_kwargs)
+    for k, q in enumerate(steps):
+        out[q.query_idx] = _windows(step_result, k, top_k, chunk_offset, chunk_seconds)
+    if not subs:
+        return out
+    if S_substeps is None:
+        raise VtkitError(f"{len(subs)} substeps but no substep similarities", field=video.video_uid)
+    S_sub = _check_S(S_substeps)
+    if S_sub.shape != (len(subs), S_steps.shape[1]):
+        raise VtkitError(f"substep similarities must have shape ({len(subs)}, {S_steps.shape[1]}), "
+                         f"got {S_sub.shape}", field=video.video_uid)
+    if mode == "video":
+        sub_result = align(S_sub, top_k=top_k, **_relaxed(align_kwargs, len(subs), S_sub.shape[1]))
+        for k, q in enumerate(subs):
+            out[q.query_idx] = _windows(sub_result, k, top_k, chunk_offset, chunk_seconds)
+        return out
+    row_of = {q.query_idx: i for i, q in enumerate(subs)}
+    n = S_steps.shape[1]
+    min_len = int(np.max(align_kwargs.get("min_len", 1) or 1))
+    for k, step in enumerate(steps):
+        children = video.substeps_of(step)
+        if not children:
+            continue
+        s, e = step_result.spans(k, 1)[0]
+        need = len(children) * min_len
+        if e - s + 1 < need:  # widen around the parent until its substeps fit
+            grow = need - (e - s + 1)
+            s = max(0, s - grow // 2 - grow % 2)
+            e = min(n - 1, s + need - 1)
+            s = max(0, e - need + 1)
+        rows = [row_of[c.query_idx] for c in children]
+        sub_S = S_sub[rows, s: e + 1]
+        kwargs = _relaxed(align_kwargs, len(children), e - s + 1)
+        result = align(sub_S, top_k=top_k, **kwargs)
+        for i, c in enumerate(children):
+            out[c.query_idx] = _windows(result, i, top_k, chunk_offset + s, chunk_seconds)
+    return out
+
+
+def _relaxed(kwargs: dict, k: int, n: int) -> dict:
+    """Alignment settings for a sub-problem: min_len lowered if the steps would not fit."""
+    kwargs = dict(kwargs)
+    min_len = kwargs.get("min_len", 1) or 1
+    if kwargs.get("skip_penalty") is None and k * int(np.max(min_len)) > n:
+        kwargs["min_len"] = 1
+        if k > n:
+            kwargs["skip_penalty"] = 0.0
+    return kwargs
+
+
+def select_substep_mode(videos, S_steps: dict, S_substeps: dict, *, metric: str = "R1@0.3",
+                        **predict_kwargs) -> tuple[str, dict[str, dict]]:
+    """Score both substep modes on labelled ``videos`` (val, never test) and pick the better.
+
+    ``S_steps``/``S_substeps`` map ``video_uid`` to similarity matrices. Returns the mode
+    with the higher ``metric`` on substep queries (ties: the default ``"parent"``) and,
+    per mode, :func:`vtkit.metrics.score` on those substep queries.
+    """
+    from vtkit.metrics import score
+
+    queries = [q for v in videos for q in v.substeps]
+    if not queries:
+        return DEFAULT_SUBSTEP_MODE, {}
+    results = {}
+    for mode in SUBSTEP_MODES:
+        preds = {}
+        for v in videos:
+            if not v.substeps:
+                continue
+            windows = predict_queries(v, S_steps[v.video_uid], S_substeps[v.video_uid], substep_mode=mode,
+                                      **predict_kwargs)
+            preds.update({(v.video_uid, v.annotation_uid, i): w for i, w in windows.items()})
+        results[mode] = score(preds, queries, breakdown=False)
+    alt = "video" if DEFAULT_SUBSTEP_MODE == "parent" else "parent"
+    chosen = alt if results[alt][metric] > results[DEFAULT_SUBSTEP_MODE][metric] else DEFAULT_SUBSTEP_MODE
+    return chosen, results

@@ -1,0 +1,380 @@
+"""From features and step texts to time segments: one video, a whole split, a submission.
+
+* :func:`align_video` -- one video's ``[N, D]`` features (array, per-chunk folder or packed
+  file) and its ordered step descriptions in, one window per step (plus top-5) out.
+* :func:`predict_split` -- every query of an annotation file with one or more aligners, the
+  predictions keyed as the challenge submission is.
+* ``vtkit predict`` / ``vtkit submit`` -- the same from the command line.
+
+The search range: when the goal segment is known (annotated splits) the steps are aligned
+inside the goal segment's chunks; otherwise (test split, one-off videos) over the whole video,
+whose length is taken from the features (``N * chunk_seconds``).
+
+Steps standing for several segments (``segment_count > 1`` in the test split) get their
+occurrences among their top windows: the alternatives are ranked by max-marginal score with
+non-maximum suppression, so windows 2..c are the step's next-best placements that do not
+overlap its first one (suppression at IoU 0 for such steps).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from vtkit.align import align, predict_queries
+from vtkit.annotations import Annotations, Video, load_annotations
+from vtkit.config import Config
+from vtkit.errors import VtkitError
+from vtkit.timeline import chunks_to_seconds, seconds_to_chunks
+
+REPORT_ALIGNERS = ("dp", "dfs", "unordered")
+
+
+@dataclass
+class StepSegment:
+    """One step's predicted window (seconds), its mean similarity, and ranked alternatives."""
+
+    step_index: int
+    description: str
+    start: float
+    end: float
+    score: float
+    alternatives: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# --------------------------------------------------------------------------- model
+
+
+def load_model(checkpoint: str | Path | None = None, cfg: Config | None = None, feature_dim: int | None = None):
+    """``(model, cfg)``: the trained model of ``checkpoint``, or untrained towers (zero-shot)."""
+    if checkpoint is not None:
+        from vtkit.train import load_checkpoint
+
+        model, state = load_checkpoint(checkpoint)
+        saved = Config.from_dict(state["config"], source=str(checkpoint))
+        if cfg is not None and cfg.chunk_seconds != saved.chunk_seconds:
+            raise VtkitError(f"the checkpoint was trained with chunk_seconds={saved.chunk_seconds} but the run uses "
+                             f"{cfg.chunk_seconds}", path=checkpoint, field="chunk_seconds")
+        return model.eval(), saved
+    if feature_dim is None:
+        raise VtkitError("feature_dim is needed to build an untrained model", field="feature_dim")
+    from vtkit.model import DualEncoder
+
+    cfg = cfg or Config()
+    import torch
+
+    torch.manual_seed(cfg.seed)
+    warnings.warn("no checkpoint given: using the untrained (zero-shot) towers; train one with notebook 02 "
+                  "or `vtkit train` for meaningful segments", stacklevel=2)
+    return DualEncoder.from_config(cfg, feature_dim).eval(), cfg
+
+
+# --------------------------------------------------------------------------- one video
+
+
+def goal_chunk_range(video: Video, n: int, chunk_seconds: float) -> tuple[int, int]:
+    """``[first, last]`` chunks to search: the goal segment when known, else the whole video."""
+    if video.start_time is None:
+        return 0, n - 1
+    first, last = seconds_to_chunks(video.start_time, video.end_time, chunk_seconds)
+    first, last = min(first, n - 1), min(last, n - 1)
+    return first, last
+
+
+def similarities(model, features: np.ndarray, video: Video, chunk_seconds: float):
+    """``(S_steps, S_substeps, offset)`` over the searched chunk range of ``video``."""
+    first, last = goal_chunk_range(video, len(features), chunk_seconds)
+    window = np.asarray(features[first: last + 1], dtype=np.float32)
+    S_steps = model.similarity(window, [q.description for q in video.steps])
+    subs = video.substeps
+    S_subs = model.similarity(window, [q.description for q in subs]) if subs else None
+    return S_steps, S_subs, first
+
+
+def _align_kwargs(cfg: Config, aligner: str, substep_mode: str | None = None) -> dict:
+    return dict(aligner=aligner, background=cfg.background, background_value=cfg.background_value,
+                min_len=cfg.min_len, max_len=cfg.max_len, skip_penalty=cfg.skip_penalty,
+                node_budget=cfg.dfs_node_budget, top_k=cfg.top_k, chunk_seconds=cfg.chunk_seconds,
+                substep_mode=substep_mode or cfg.substep_mode)
+
+
+def predict_video(S_steps, S_subs, offset: int, video: Video, cfg: Config, aligner: str,
+                  best_mode: str | None = None) -> dict[int, list[tuple[float, float]]]:
+    """``{query_idx: windows}`` for one video and aligner (DFS over budget falls back to DP)."""
+    kwargs = _align_kwargs(cfg, aligner)
+    if best_mode:
+        kwargs["best_mode"] = best_mode
+    if len(video.steps) > S_steps.shape[1] and kwargs["skip_penalty"] is None:
+        kwargs["skip_penalty"] = 0.0  # more steps than chunks: let some be skipped rather than fail
+    if kwargs["min_len"] * len(video.steps) > S_steps.shape[1] and kwargs["skip_penalty"] is None:
+        kwargs["min_len"] = 1
+    try:
+        return predict_queries(video, S_steps, S_subs, chunk_offset=offset, **kwargs)
+    except VtkitError as err:
+        if aligner != "dfs" or "budget" not in str(err):
+            raise
+        kwargs["aligner"] = "dp"
+        out = predict_queries(video, S_steps, S_subs, chunk_offset=offset, **kwargs)
+        out["dfs_fallback"] = True  # type: ignore[index]
+        return out
+
+
+@dataclass
+class SplitPredictions:
+    """Predictions of every aligner for a split, plus what was skipped and why."""
+
+    by_aligner: dict[str, dict[tuple[str, str, int], list[tuple[float, float]]]]
+    similarities: dict[str, tuple[np.ndarray, np.ndarray | None, int]]
+    skipped: dict[str, str]
+    dfs_fallbacks: int = 0
+
+
+def predict_split(model, annotations: Annotations, store, cfg: Config, aligners: Iterable[str] = REPORT_ALIGNERS,
+                  skip_missing: bool = False, progress: bool = True) -> SplitPredictions:
+    """Similarities once per video, then every aligner; keys are ``(clip_uid, annotation_uid, query_idx)``."""
+    from tqdm.auto import tqdm
+
+    aligners = list(aligners)
+    out = {a: {} for a in aligners}
+    sims, skipped, fallbacks = {}, {}, 0
+    best_mode = None
+    videos = [v for v in annotations.videos if v.queries]
+    for video in tqdm(videos, desc="similarity", disable=not progress, leave=False):
+        if video.video_uid not in store:
+            if not skip_missing:
+                raise VtkitError(f"no features for annotated video {video.video_uid!r}", path=store.root,
+                                 field=video.video_uid)
+            skipped[video.video_uid] = "no features"
+            continue
+        sims[video.video_uid] = similarities(model, store[video.video_uid], video, cfg.chunk_seconds)
+    if cfg.substep_mode == "best" and annotations.has_times and any(v.substeps for v in videos):
+        from vtkit.align import select_substep_mode
+
+        labelled = [v for v in videos if v.video_uid in sims]
+        best_mode, _ = select_substep_mode(labelled, {u: s[0] for u, s in sims.items()},
+                                           {u: s[1] for u, s in sims.items()},
+                                           **{k: v for k, v in _align_kwargs(cfg, "dp").items() if k != "substep_mode"},
+                                           chunk_offset=0)
+    for aligner in aligners:
+        for video in videos:
+            if video.video_uid not in sims:
+                continue
+            S_steps, S_subs, offset = sims[video.video_uid]
+            windows = predict_video(S_steps, S_subs, offset, video, cfg, aligner, best_mode)
+            if windows.pop("dfs_fallback", False):  # type: ignore[call-overload]
+                fallbacks += 1
+            for q in video.queries:
+                out[aligner][q.key] = windows[q.query_idx]
+    return SplitPredictions(out, sims, skipped, fallbacks)
+
+
+def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = None, aligner: str = "dp",
+                chunk_seconds: float = 2.0, top_k: int = 5, cfg: Config | None = None,
+                segment_counts: Sequence[int] | None = None, model=None, **align_kwargs) -> list[StepSegment]:
+    """Time segments for one video's ordered ``steps``.
+
+    ``features``: an ``[N, D]`` array or tensor, a per-chunk folder (``chunk_<i>.pt``) or a
+    packed ``.npy`` file. Returns one :class:`StepSegment` per step: the top-1 window in
+    seconds, its mean similarity and up to ``top_k`` ranked alternatives. Without a checkpoint
+    (or ``model``) the untrained towers are used, with a warning saying so.
+    """
+    from vtkit.features import load_features
+
+    steps = [str(s) for s in steps]
+    if not steps:
+        raise VtkitError("no steps given", field="steps")
+    if any(not s.strip() for s in steps):
+        raise VtkitError("a step description is empty", field="steps")
+    feats = load_features(features, chunk_seconds=chunk_seconds)
+    cfg = (cfg or Config()).replace(chunk_seconds=chunk_seconds, aligner=aligner, top_k=top_k)
+    if model is None:
+        model, _ = load_model(checkpoint, cfg, feats.shape[1])
+    S = model.similarity(feats, steps)
+    kwargs = {k: v for k, v in _align_kwargs(cfg, aligner).items() if k not in ("chunk_seconds", "substep_mode")}
+    kwargs.update(align_kwargs)
+    if len(steps) > len(feats) and kwargs.get("skip_penalty") is None:
+        kwargs["skip_penalty"] = 0.0
+    result = align(S, **kwargs)
+    segments = []
+    for k, text in enumerate(steps):
+        spans = result.spans(k, top_k)
+        if segment_counts is not None and segment_counts[k] > 1:
+            spans = _occurrences(S, result, k, segment_counts[k], top_k, kwargs)
+        alts = [_window(S[k], span, chunk_seconds) for span in spans]
+        top = alts[0] if alts else {"start": 0.0, "end": 0.0, "score": float("nan")}
+        segments.append(StepSegment(k, text, top["start"], top["end"], top["score"], alts))
+    return segments
+
+
+def _window(row: np.ndarray, span, chunk_seconds: float) -> dict:
+    start, end = chunks_to_seconds(span[0], span[1], chunk_seconds)
+    return {"start": start, "end": end, "score": round(float(np.mean(row[span[0]: span[1] + 1])), 6)}
+
+
+def _occurrences(S, result, k: int, count: int, top_k: int, kwargs: dict):
+    """Top windows of step ``k`` with non-overlapping suppression, for a step of several segments."""
+    from vtkit.align import background_vector, topk_segments
+
+    b = background_vector(S, kwargs.get("background", "percentile"), kwargs.get("background_value", 50.0))
+    alts = topk_segments(S, b, top_k, kwargs.get("min_len", 1), kwargs.get("max_len"), kwargs.get("skip_penalty"),
+                         iou_suppress=0.0)[k]
+    spans = [span for span, _ in alts]
+    first = result.spans(k, 1)
+    if first and first[0] not in spans:
+        spans = first + spans
+    return spans[:top_k]
+
+
+# --------------------------------------------------------------------------- subtitles and files
+
+
+def read_steps(path: str | Path, video_uid: str | None = None) -> tuple[list[str], list[int], str | None]:
+    """Steps from a text file (one per line) or a GoalStep JSON (``--video-uid`` picks the video)."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        ann = load_annotations(path)
+        if video_uid is None:
+            if len(ann.videos) != 1:
+                raise VtkitError(f"holds {len(ann.videos)} videos; choose one with --video-uid", path=path)
+            video = ann.videos[0]
+        else:
+            video = ann.video(video_uid)
+        return [q.description for q in video.steps], [q.segment_count for q in video.steps], video.video_uid
+    try:
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    except FileNotFoundError:
+        raise VtkitError("steps file not found", path=path) from None
+    except UnicodeDecodeError:
+        raise VtkitError("not UTF-8 text", path=path) from None
+    steps = [line for line in lines if line and not line.startswith("#")]
+    if not steps:
+        raise VtkitError("no steps (one description per line)", path=path)
+    return steps, [1] * len(steps), video_uid
+
+
+def _timestamp(seconds: float, sep: str) -> str:
+    ms = int(round(seconds * 1000))
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
+
+
+def to_webvtt(segments: Sequence[StepSegment]) -> str:
+    """WebVTT cues, one per step (``N. description``), in time order."""
+    cues = ["WEBVTT", ""]
+    for seg in sorted(segments, key=lambda s: (s.start, s.step_index)):
+        cues += [f"step-{seg.step_index + 1}",
+                 f"{_timestamp(seg.start, '.')} --> {_timestamp(seg.end, '.')}",
+                 f"{seg.step_index + 1}. {seg.description}", ""]
+    return "\n".join(cues)
+
+
+def to_srt(segments: Sequence[StepSegment]) -> str:
+    """SubRip cues, numbered in time order."""
+    cues = []
+    for i, seg in enumerate(sorted(segments, key=lambda s: (s.start, s.step_index)), 1):
+        cues += [str(i), f"{_timestamp(seg.start, ',')} --> {_timestamp(seg.end, ',')}",
+                 f"{seg.step_index + 1}. {seg.description}", ""]
+    return "\n".join(cues)
+
+
+def cli_predict(argv: list[str]) -> int:
+    from vtkit.io import write_json, write_text
+
+    p = argparse.ArgumentParser(prog="vtkit predict", description="Align one video's steps to its features.")
+    p.add_argument("--features", required=True, help="[N, D] features: per-chunk folder, packed .npy or .pt tensor")
+    p.add_argument("--steps", required=True, help="STEPS.txt (one per line) or GoalStep ANNOTATIONS.json")
+    p.add_argument("--video-uid", help="which video of ANNOTATIONS.json")
+    p.add_argument("--checkpoint", help="trained weights (checkpoints/best.safetensors); default: untrained")
+    p.add_argument("--aligner", default="dp", choices=("dp", "dfs", "dropdtw", "unordered"))
+    p.add_argument("--chunk-seconds", type=float, default=2.0)
+    p.add_argument("--params", help="YAML of Config values (background, min_len, max_len, ...)")
+    p.add_argument("--out", help="write segments as JSON here (default: print them)")
+    p.add_argument("--vtt", help="write a WebVTT subtitle file")
+    p.add_argument("--srt", help="write a SubRip subtitle file")
+    args = p.parse_args(argv)
+    cfg = Config.from_yaml(args.params) if args.params else Config()
+    steps, counts, uid = read_steps(args.steps, args.video_uid)
+    import time
+
+    t0 = time.perf_counter()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        segments = align_video(args.features, steps, args.checkpoint, args.aligner, args.chunk_seconds,
+                               cfg.top_k, cfg, counts)
+    for w in caught:
+        print(f"vtkit predict: note: {w.message}", file=sys.stderr)
+    seconds = time.perf_counter() - t0
+    doc = {"video_uid": uid, "aligner": args.aligner, "checkpoint": args.checkpoint,
+           "chunk_seconds": args.chunk_seconds, "segments": [s.to_dict() for s in segments]}
+    if args.out:
+        write_json(args.out, doc)
+    if args.vtt:
+        write_text(args.vtt, to_webvtt(segments))
+    if args.srt:
+        write_text(args.srt, to_srt(segments))
+    if not args.out:
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    print(f"aligned {len(segments)} steps in {seconds:.2f} s", file=sys.stderr)
+    return 0
+
+
+def cli_submit(argv: list[str]) -> int:
+    from vtkit.features import FeatureStore
+    from vtkit.submission import write_submission
+
+    p = argparse.ArgumentParser(prog="vtkit submit",
+                                description="Build a challenge submission (5 windows per query) for a GoalStep file.")
+    p.add_argument("annotations", help="GoalStep JSON: the test-split format, or an annotated split")
+    p.add_argument("--features", required=True, help="VIDEO_ROOT (per-chunk folders) or a packed store")
+    p.add_argument("--checkpoint", help="trained weights; default: untrained towers")
+    p.add_argument("--aligner", default="dp", choices=("dp", "dfs", "dropdtw", "unordered"))
+    p.add_argument("--params", help="YAML of Config values")
+    p.add_argument("--out", required=True, help="submission JSON to write")
+    p.add_argument("--skip-missing", action="store_true", help="leave out videos without features (counted)")
+    args = p.parse_args(argv)
+    cfg = Config.from_yaml(args.params) if args.params else Config()
+    ann = load_annotations(args.annotations)
+    store = FeatureStore(args.features, chunk_seconds=cfg.chunk_seconds)
+    model, cfg_model = load_model(args.checkpoint, cfg, store.feature_dim)
+    preds = submission_predictions(model, ann, store, cfg.replace(aligner=args.aligner), args.skip_missing)
+    write_submission(args.out, preds.by_aligner[args.aligner])
+    n = len(preds.by_aligner[args.aligner])
+    print(f"wrote {n} queries ({sum(q.segment_count for q in ann.queries())} segments) to {args.out}"
+          + (f"; skipped {len(preds.skipped)} videos without features" if preds.skipped else ""))
+    return 0
+
+
+def submission_predictions(model, annotations: Annotations, store, cfg: Config, skip_missing: bool = False):
+    """Predictions for a submission: test-split steps of several segments get them among their windows."""
+    if annotations.has_times:
+        return predict_split(model, annotations, store, cfg, [cfg.aligner], skip_missing, progress=False)
+    out, skipped = {}, {}
+    for video in annotations.videos:
+        if video.video_uid not in store:
+            if not skip_missing:
+                raise VtkitError(f"no features for video {video.video_uid!r}", path=store.root, field=video.video_uid)
+            skipped[video.video_uid] = "no features"
+            continue
+        if not video.steps:
+            continue
+        segments = align_video(store[video.video_uid], [q.description for q in video.steps], aligner=cfg.aligner,
+                               chunk_seconds=cfg.chunk_seconds, top_k=cfg.top_k, cfg=cfg,
+                               segment_counts=[q.segment_count for q in video.steps], model=model)
+        for q, seg in zip(video.steps, segments):
+            wins = [(a["start"], a["end"]) for a in seg.alternatives]
+            while len(wins) < cfg.top_k:
+                wins.append(wins[-1])
+            out[q.key] = wins
+    return SplitPredictions({cfg.aligner: out}, {}, skipped)

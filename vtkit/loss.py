@@ -1,0 +1,60 @@
+"""Contrastive losses over unit-norm embeddings; ``logit_scale`` is the model's ``scale()``."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class InfoNCELoss(nn.Module):
+    """Each chunk against its own positive and sampled negative descriptions.
+
+    ``loss_i = -log(exp(s v_i.t_i) / (exp(s v_i.t_i) + sum_j exp(s v_i.t_ij)))``, mean over ``i``.
+
+    Either embeddings: ``positive [B, E]``, ``negatives [B, R, E]``; or, with ``text_table [K, E]``, integer
+    ids into it: ``positive [B]``, ``negatives [B, R]``. With ids, a positive id of -1 marks a background chunk
+    (no description to pull it towards): its row is left out of the mean (a batch of only background gives 0);
+    a negative id of -1 is padding and left out of the denominator.
+    """
+
+    def forward(self, video, positive, negatives, logit_scale, text_table=None):
+        keep = neg_valid = None
+        if text_table is not None:
+            keep, neg_valid = positive >= 0, negatives >= 0
+            positive, negatives = text_table[positive.clamp_min(0)], text_table[negatives.clamp_min(0)]
+        pos = logit_scale * (video * positive).sum(-1)                           # [B]
+        neg = logit_scale * torch.einsum("be,bre->br", video, negatives)        # [B, R]
+        if neg_valid is not None:
+            neg = neg.masked_fill(~neg_valid, float("-inf"))
+        loss = torch.logsumexp(torch.cat([pos[:, None], neg], dim=1), dim=1) - pos
+        if keep is not None:
+            if not keep.any():
+                return video.sum() * 0.0
+            loss = loss[keep]
+        return loss.mean()
+
+
+class ClipLoss(nn.Module):
+    """LaViLa's symmetric loss: ``logits = s * V @ T^T``; mean of video->text and text->video cross entropy.
+
+    ``text_ids [B]`` (optional) says which rows share a description. Rule: pairs that share a text id are not
+    each other's negatives: in row ``i`` (video->text) every column ``j != i`` with ``text_ids[j] ==
+    text_ids[i]`` is masked out of the softmax, keeping only the diagonal positive; the mask is symmetric, so
+    the same holds for text->video. With all ids equal, every row keeps only its positive and the loss is 0.
+    Rows with text id -1 (background chunks, no description) are dropped from the batch.
+    """
+
+    def forward(self, video, text, logit_scale, text_ids=None):
+        if text_ids is not None:
+            keep = text_ids >= 0
+            video, text, text_ids = video[keep], text[keep], text_ids[keep]
+        n = video.shape[0]
+        if n == 0:
+            return (video.sum() + text.sum()) * 0.0
+        logits = logit_scale * video @ text.T
+        if text_ids is not None:
+            same = text_ids[:, None] == text_ids[None, :]
+            same.fill_diagonal_(False)
+            logits = logits.masked_fill(same, float("-inf"))
+        target = torch.arange(n, device=logits.device)
+        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2

@@ -1,0 +1,158 @@
+"""Step-grounding metrics (Ego4D GoalStep / NLQ conventions), in seconds.
+
+IoU of two windows is ``max(0, min(e1, e2) - max(s1, s2)) / (max(e1, e2) - min(s1, s2))``:
+the denominator is the span covering both windows. A query is a hit at ``(k, t)`` when any of
+its first ``k`` predicted windows has IoU strictly greater than ``t``; ``R{k}@{t}`` is the
+mean of hits over the scored queries and ``mIoU`` the mean top-1 IoU. A query without a
+prediction counts as a miss (IoU 0).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from vtkit.errors import VtkitError
+
+THRESHOLDS = (0.3, 0.5)
+KS = (1, 5)
+Key = tuple[str, str, int]
+
+
+def iou(pred, gt):
+    """IoU of windows ``[..., 2]`` (start, end), broadcast over leading dimensions.
+
+    Returns a float for two single windows, else an array. Zero-length unions give 0.
+    """
+    p = np.asarray(pred, dtype=np.float64)
+    g = np.asarray(gt, dtype=np.float64)
+    if p.shape[-1:] != (2,) or g.shape[-1:] != (2,):
+        raise VtkitError(f"windows must have shape [..., 2], got {p.shape} and {g.shape}", field="iou")
+    inter = np.maximum(0.0, np.minimum(p[..., 1], g[..., 1]) - np.maximum(p[..., 0], g[..., 0]))
+    hull = np.maximum(p[..., 1], g[..., 1]) - np.minimum(p[..., 0], g[..., 0])
+    out = np.divide(inter, hull, out=np.zeros(np.broadcast(inter, hull).shape), where=hull > 0)
+    return float(out) if out.ndim == 0 else out
+
+
+def metric_name(k: int, t: float) -> str:
+    return f"R{k}@{t:g}"
+
+
+def _iou_table(predictions: Mapping[Key, Sequence], queries: Sequence, depth: int) -> tuple[np.ndarray, int]:
+    """IoU of each query's first ``depth`` windows ([Q, depth], 0 where absent) and the missing count."""
+    table = np.zeros((len(queries), depth))
+    missing = 0
+    for i, q in enumerate(queries):
+        if q.start is None:
+            raise VtkitError(f"query {q.query_idx} of {q.video_uid} has no times (test split); cannot score",
+                             field="annotations")
+        windows = predictions.get(q.key)
+        if windows is None:
+            missing += 1
+            continue
+        w = np.asarray(list(windows)[:depth], dtype=np.float64).reshape(-1, 2)
+        table[i, : len(w)] = iou(w, (q.start, q.end))
+    return table, missing
+
+
+def _summarise(table: np.ndarray, thresholds, ks) -> dict:
+    out = {}
+    n = table.shape[0]
+    for k in ks:
+        for t in thresholds:
+            out[metric_name(k, t)] = float((table[:, :k] > t).any(axis=1).mean()) if n else 0.0
+    out["mIoU"] = float(table[:, 0].mean()) if n else 0.0
+    out["queries"] = n
+    return out
+
+
+def score(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds: Iterable[float] = THRESHOLDS,
+          ks: Iterable[int] = KS, breakdown: bool = True) -> dict:
+    """Recall at each (k, IoU threshold), mIoU and the number of scored queries (fractions in [0, 1]).
+
+    ``predictions`` maps ``Query.key`` (clip_uid, annotation_uid, query_idx) to ranked windows
+    in seconds. With ``breakdown``, ``"by_level"`` (step / substep) and ``"by_relevance"``
+    (essential / optional / irrelevant / unsure / missing) hold the same metrics per group.
+    """
+    thresholds, ks = tuple(thresholds), tuple(ks)
+    queries = list(queries)
+    table, _ = _iou_table(predictions, queries, max(ks))
+    out = _summarise(table, thresholds, ks)
+    if breakdown:
+        for name, attr in (("by_level", "level"), ("by_relevance", "is_relevant")):
+            groups = defaultdict(list)
+            for i, q in enumerate(queries):
+                groups[getattr(q, attr) or "missing"].append(i)
+            out[name] = {g: _summarise(table[idx], thresholds, ks) for g, idx in sorted(groups.items())}
+    return out
+
+
+def missing_predictions(predictions: Mapping[Key, Sequence], queries: Sequence) -> int:
+    """How many queries have no prediction (they score as misses)."""
+    return sum(q.key not in predictions for q in queries)
+
+
+def recall_curve(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds=None, ks=KS) -> dict:
+    """``{"thresholds": [T], "R1": [T], "R5": [T], ...}``: recall at k over IoU thresholds (for plots)."""
+    thresholds = np.round(np.arange(0.05, 1.0, 0.05), 2) if thresholds is None else np.asarray(thresholds, float)
+    table, _ = _iou_table(predictions, list(queries), max(ks))
+    best = {k: table[:, :k].max(axis=1) if len(table) else np.zeros(0) for k in ks}
+    out = {"thresholds": thresholds}
+    for k in ks:
+        out[f"R{k}"] = (best[k][None, :] > thresholds[:, None]).mean(axis=1) if len(table) else \
+            np.zeros(len(thresholds))
+    return out
+
+
+def format_table(result: dict, missing: int = 0) -> str:
+    """A readable table of :func:`score` output, with its breakdowns."""
+    names = [n for n in result if n.startswith("R")] + ["mIoU"]
+    header = f"{'group':<14}{'queries':>8}" + "".join(f"{n:>9}" for n in names)
+    rows = [header, "-" * len(header)]
+
+    def row(label, r):
+        return f"{label:<14}{r['queries']:>8}" + "".join(f"{100 * r[n]:>9.2f}" for n in names)
+
+    rows.append(row("all", result))
+    for key in ("by_level", "by_relevance"):
+        if key in result:
+            rows.append("")
+            rows += [row(g, r) for g, r in result[key].items()]
+    rows.append("")
+    rows.append("recall and mIoU in %; a hit needs IoU strictly above the threshold")
+    if missing:
+        rows.append(f"{missing} queries have no prediction and count as misses")
+    return "\n".join(rows)
+
+
+def cli_evaluate(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vtkit evaluate",
+                                     description="Score predictions (challenge submission format) against GoalStep "
+                                                 "annotations: R1/R5 at IoU 0.3/0.5 and mIoU.")
+    parser.add_argument("predictions", help="predictions JSON in the challenge submission format")
+    parser.add_argument("annotations", help="GoalStep annotation JSON with times (e.g. goalstep_valid.json)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the overall metrics")
+    args = parser.parse_args(argv)
+    from vtkit.annotations import load_annotations
+    from vtkit.submission import read_predictions
+
+    ann = load_annotations(args.annotations)
+    if not ann.has_times:
+        raise VtkitError("annotations have no times (test split); cannot score", path=args.annotations)
+    preds = read_predictions(args.predictions, ann, k=1)
+    queries = ann.queries()
+    result = score(preds, queries)
+    missing = missing_predictions(preds, queries)
+    if args.json:
+        flat = {n: result[n] for n in [metric_name(k, t) for k in KS for t in THRESHOLDS] + ["mIoU", "queries"]}
+        json.dump(flat, sys.stdout)
+        sys.stdout.write("\n")
+        if missing:
+            print(f"vtkit evaluate: note: {missing} queries have no prediction (counted as misses)", file=sys.stderr)
+    else:
+        print(format_table(result, missing))
+    return 0

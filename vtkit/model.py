@@ -1,0 +1,319 @@
+"""LaViLa-style dual encoder: frozen text transformer and chunk features, small trainable adapters.
+
+Video tower: chunk features ``[B, D]`` (or ``[B, 2w+1, D]`` with a temporal context window, combined by
+softmax weights over the offsets that start favouring the centre chunk) -> adapter -> linear projection.
+Text tower: frozen transformer, mean pooling -> adapter -> linear projection. Both land L2-normalised in a
+joint space of ``embed_dim``; cosine similarity times a learnable logit scale gives the logits.
+
+Adapters (``Config.adapter``):
+  - ``"bottleneck"``: ``f + s * up(gelu(down(f)))``, up-projection zero-initialised: training starts from
+    the backbone's features exactly.
+  - ``"clip"``: CLIP-Adapter, ``alpha * relu(up(relu(down(f)))) + (1 - alpha) * f``.
+  - ``"none"``: only the projections (and the temperature) train.
+``Config.text_block_adapters`` also puts a Houlsby bottleneck adapter on each transformer block's
+feed-forward output (before its residual sum and LayerNorm); BERT-family models and DistilBERT.
+
+The backbone is frozen and kept in eval mode. Without block adapters its pooled output never changes, so it
+is computed once per unique description and cached in memory and, if ``Config.text_cache_dir`` is set, on
+disk (``<text_cache_dir>/<model key>/<shard>.safetensors``: vectors plus their ``sha1(text)`` keys).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from vtkit.config import Config
+from vtkit.errors import VtkitError
+from vtkit.io import atomic_path
+from vtkit.text import load_text_backbone, mean_pool, resolve_text_model
+
+MAX_LOGIT_SCALE = 100.0  # CLIP's clamp
+MAX_TEXT_TOKENS = 256    # as sentence-transformers' all-MiniLM-L6-v2
+TEXT_BATCH = 256
+
+
+class BottleneckAdapter(nn.Module):
+    """Residual bottleneck ``f + scale * up(gelu(down(f)))``; ``up`` starts at zero (identity at init)."""
+
+    def __init__(self, dim: int, hidden: int, scale: float = 1.0):
+        super().__init__()
+        self.down = nn.Linear(dim, hidden)
+        self.up = nn.Linear(hidden, dim)
+        self.scale = scale
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, f):
+        return f + self.scale * self.up(F.gelu(self.down(f)))
+
+
+class ClipAdapter(nn.Module):
+    """CLIP-Adapter (Gao et al. 2021): ``alpha * relu(up(relu(down(f)))) + (1 - alpha) * f``."""
+
+    def __init__(self, dim: int, hidden: int, alpha: float):
+        super().__init__()
+        self.down = nn.Linear(dim, hidden, bias=False)
+        self.up = nn.Linear(hidden, dim, bias=False)
+        self.alpha = alpha
+
+    def forward(self, f):
+        return self.alpha * F.relu(self.up(F.relu(self.down(f)))) + (1 - self.alpha) * f
+
+
+def make_adapter(cfg: Config, dim: int) -> nn.Module:
+    if cfg.adapter == "bottleneck":
+        return BottleneckAdapter(dim, cfg.adapter_dim, cfg.adapter_scale)
+    if cfg.adapter == "clip":
+        return ClipAdapter(dim, cfg.adapter_dim, cfg.clip_alpha)
+    return nn.Identity()
+
+
+class ContextPool(nn.Module):
+    """Softmax-weighted sum over ``2w+1`` neighbouring chunks; weight logits start at ``-|offset|``."""
+
+    def __init__(self, window: int):
+        super().__init__()
+        self.logits = nn.Parameter(-torch.arange(-window, window + 1).abs().float())
+
+    def forward(self, x):  # [B, 2w+1, D] -> [B, D]
+        return torch.einsum("bkd,k->bd", x, self.logits.softmax(0).to(x.dtype))
+
+
+def context_windows(features: torch.Tensor, window: int, rows=None) -> torch.Tensor:
+    """``[N, D] -> [len(rows), 2w+1, D]``: each chunk with its neighbours, edges padded by repetition."""
+    n = features.shape[0]
+    rows = torch.arange(n, device=features.device) if rows is None else rows
+    offsets = torch.arange(-window, window + 1, device=features.device)
+    return features[(rows[:, None] + offsets[None, :]).clamp(0, n - 1)]
+
+
+class _Adapted(nn.Module):
+    """A frozen block's feed-forward module followed by its adapter."""
+
+    def __init__(self, inner: nn.Module, adapter: nn.Module):
+        super().__init__()
+        self.inner = inner
+        self.adapter = adapter
+
+    def forward(self, *args, **kwargs):
+        return self.adapter(self.inner(*args, **kwargs))
+
+
+def _feed_forward_slots(backbone: nn.Module) -> list[tuple[nn.Module, str]]:
+    """``(parent, attribute)`` of each block's feed-forward output projection.
+
+    BERT family (BERT, MiniLM, RoBERTa): ``layer.<i>.output.dense``; DistilBERT: ``layer.<i>.ffn``.
+    """
+    slots = []
+    for name, module in backbone.named_modules():
+        if re.search(r"layer\.\d+\.output$", name) and isinstance(getattr(module, "dense", None), nn.Module):
+            slots.append((module, "dense"))
+        elif re.search(r"layer\.\d+$", name) and isinstance(getattr(module, "ffn", None), nn.Module):
+            slots.append((module, "ffn"))
+    if not slots:
+        raise VtkitError(f"text_block_adapters supports BERT-family and DistilBERT models, not "
+                         f"{type(backbone).__name__}", field="text_block_adapters")
+    return slots
+
+
+def text_model_key(model_dir: Path) -> str:
+    """Identity of a text model for the cache: folder name, config.json and weight files, pooling."""
+    h = hashlib.sha1(f"{model_dir.name}|mean-pool|max_tokens={MAX_TEXT_TOKENS}".encode())
+    h.update((model_dir / "config.json").read_bytes())
+    for weights in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
+        h.update(weights.name.encode())
+        with open(weights, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 24), b""):
+                h.update(block)
+    return h.hexdigest()[:20]
+
+
+def text_key(text: str) -> str:
+    """Cache key of a description: ``sha1(text)``."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class DualEncoder(nn.Module):
+    """Video and text towers into one normalised ``embed_dim`` space (see the module docstring)."""
+
+    def __init__(self, cfg: Config, feature_dim: int, tokenizer, text_backbone: nn.Module,
+                 model_dir: str | Path | None = None):
+        super().__init__()
+        self.config, self.feature_dim, self.window = cfg, int(feature_dim), cfg.context_window
+        self.tokenizer = tokenizer
+        self.text_backbone = text_backbone.eval().requires_grad_(False)
+        text_dim = text_backbone.config.hidden_size
+        self.text_block_adapters = nn.ModuleList()
+        if cfg.text_block_adapters:
+            for parent, attr in _feed_forward_slots(text_backbone):
+                adapter = BottleneckAdapter(text_dim, cfg.adapter_dim, cfg.adapter_scale)
+                setattr(parent, attr, _Adapted(getattr(parent, attr), adapter))
+                self.text_block_adapters.append(adapter)
+        self.context = ContextPool(self.window) if self.window else None
+        self.video_adapter = make_adapter(cfg, self.feature_dim)
+        self.text_adapter = make_adapter(cfg, text_dim)
+        self.video_proj = nn.Linear(self.feature_dim, cfg.embed_dim, bias=False)
+        self.text_proj = nn.Linear(text_dim, cfg.embed_dim, bias=False)
+        self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)),
+                                        requires_grad=cfg.learn_temperature)
+        # Pooled backbone outputs (CPU) by text_key(text), valid while the backbone itself is untouched.
+        self.text_cacheable = not cfg.text_block_adapters
+        self._text_memory: dict[str, torch.Tensor] = {}
+        self._cache_dir = None
+        if self.text_cacheable and cfg.text_cache_dir and model_dir is not None:
+            self._cache_dir = Path(cfg.text_cache_dir) / text_model_key(Path(model_dir))
+        self._shards_read: set[str] = set()
+
+    @classmethod
+    def from_config(cls, cfg: Config, feature_dim: int) -> "DualEncoder":
+        """Load the text backbone named by ``cfg.text_model`` (offline) and build the model."""
+        tokenizer, backbone = load_text_backbone(cfg.text_model)
+        return cls(cfg, feature_dim, tokenizer, backbone, resolve_text_model(cfg.text_model))
+
+    def build_info(self) -> dict:
+        """What rebuilds this model: ``DualEncoder.from_config(Config.from_dict(config), feature_dim)``."""
+        return {"config": self.config.to_dict(), "feature_dim": self.feature_dim}
+
+    @property
+    def device(self) -> torch.device:
+        return self.logit_scale.device
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        self.text_backbone.eval()  # frozen: dropout stays off
+        return self
+
+    def scale(self) -> torch.Tensor:
+        """The logit scale ``exp(logit_scale)``, clamped at 100 as in CLIP."""
+        return self.logit_scale.clamp(max=math.log(MAX_LOGIT_SCALE)).exp()
+
+    # ---- text tower
+    def _run_backbone(self, texts: list[str]) -> torch.Tensor:
+        """Mean-pooled backbone output ``[K, H]`` on the model's device, in batches."""
+        out = []
+        for start in range(0, len(texts), TEXT_BATCH):
+            enc = self.tokenizer(texts[start:start + TEXT_BATCH], padding=True, truncation=True,
+                                 max_length=MAX_TEXT_TOKENS, return_tensors="pt")
+            ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
+            hidden = self.text_backbone(input_ids=ids, attention_mask=mask).last_hidden_state
+            out.append(mean_pool(hidden, mask))
+        return torch.cat(out)
+
+    def _read_disk_cache(self) -> None:
+        """Load the shards on disk not read yet (another model instance may have written some)."""
+        if self._cache_dir is None or not self._cache_dir.is_dir():
+            return
+        from safetensors import safe_open
+
+        for shard in sorted(self._cache_dir.glob("*.safetensors")):
+            if shard.name in self._shards_read:
+                continue
+            try:
+                with safe_open(str(shard), framework="pt") as fh:
+                    keys = json.loads(fh.metadata()["keys"])
+                    vectors = fh.get_tensor("vectors")
+            except Exception as err:  # a damaged shard: say which file to delete
+                raise VtkitError(f"unreadable text cache shard ({err}); delete it to rebuild", path=shard) from None
+            self._shards_read.add(shard.name)
+            self._text_memory.update(zip(keys, vectors))
+
+    def _write_disk_cache(self, keys: list[str], vectors: torch.Tensor) -> None:
+        if self._cache_dir is None:
+            return
+        from safetensors.torch import save_file
+
+        name = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:20] + ".safetensors"
+        with atomic_path(self._cache_dir / name) as tmp:
+            save_file({"vectors": vectors.contiguous()}, str(tmp), metadata={"keys": json.dumps(keys)})
+        self._shards_read.add(name)
+
+    def pooled_text(self, texts: list[str]) -> torch.Tensor:
+        """Backbone output ``[K, H]`` (before the text adapter), through the cache when allowed."""
+        if not self.text_cacheable:
+            return self._run_backbone(texts)
+        keys = [text_key(t) for t in texts]
+        missing = {k: t for k, t in zip(keys, texts) if k not in self._text_memory}
+        if missing:
+            self._read_disk_cache()
+            missing = {k: t for k, t in missing.items() if k not in self._text_memory}
+        if missing:
+            with torch.no_grad():
+                vectors = self._run_backbone(list(missing.values())).float().cpu()
+            self._text_memory.update(zip(missing, vectors))
+            self._write_disk_cache(list(missing), vectors)
+        return torch.stack([self._text_memory[k] for k in keys]).to(self.device)
+
+    def encode_text(self, texts: list[str]) -> torch.Tensor:
+        """``[K]`` descriptions -> ``[K, E]`` unit vectors."""
+        texts = list(texts)
+        if not all(isinstance(t, str) for t in texts):
+            raise VtkitError("texts must be a list of strings", field="texts")
+        if not texts:
+            return torch.zeros(0, self.config.embed_dim, device=self.device)
+        return F.normalize(self.text_proj(self.text_adapter(self.pooled_text(texts))), dim=-1)
+
+    # ---- video tower
+    def encode_video(self, features) -> torch.Tensor:
+        """``[B, D]`` chunk features (``[B, 2w+1, D]`` with a context window) -> ``[B, E]`` unit vectors."""
+        x = torch.as_tensor(features, dtype=torch.float32, device=self.device)
+        width = 2 * self.window + 1
+        expected = f"[B, {width}, {self.feature_dim}]" if self.window else f"[B, {self.feature_dim}]"
+        if self.window:
+            if x.ndim != 3 or x.shape[1] != width or x.shape[2] != self.feature_dim:
+                raise VtkitError(f"expected video features {expected} (context_window={self.window}; "
+                                 f"see context_windows()), got {list(x.shape)}", field="features")
+            x = self.context(x)
+        elif x.ndim != 2 or x.shape[1] != self.feature_dim:
+            raise VtkitError(f"expected video features {expected}, got {list(x.shape)}", field="features")
+        return F.normalize(self.video_proj(self.video_adapter(x)), dim=-1)
+
+    def forward(self, features, texts: list[str]):
+        """``(video [B, E], text [K, E], logit scale)``, ready for the losses."""
+        return self.encode_video(features), self.encode_text(texts), self.scale()
+
+    @torch.no_grad()
+    def similarity(self, features, texts: list[str], batch_size: int = 1024) -> np.ndarray:
+        """Cosine similarity ``[K, N]`` between ``K`` descriptions and a video's ``[N, D]`` chunk features."""
+        was_training = self.training
+        self.eval()
+        try:
+            feats = torch.as_tensor(features, dtype=torch.float32, device=self.device)
+            if feats.ndim != 2 or feats.shape[1] != self.feature_dim:
+                raise VtkitError(f"expected a video's features [N, {self.feature_dim}], got {list(feats.shape)}",
+                                 field="features")
+            text = self.encode_text(texts)
+            sims = [torch.zeros(len(text), 0, device=self.device)]
+            for start in range(0, feats.shape[0], batch_size):
+                rows = torch.arange(start, min(start + batch_size, feats.shape[0]), device=self.device)
+                x = context_windows(feats, self.window, rows) if self.window else feats[rows]
+                sims.append(text @ self.encode_video(x).T)
+            return torch.cat(sims, dim=1).cpu().numpy()
+        finally:
+            self.train(was_training)
+
+    # ---- checkpoints
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Everything but the frozen backbone (block adapters appear under ``text_block_adapters.``)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("text_backbone.")}
+
+    def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        own = self.trainable_state_dict()
+        missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+        wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+        if missing or unexpected or wrong:
+            raise VtkitError(f"checkpoint does not match the model: missing {missing[:5]}, unexpected "
+                             f"{unexpected[:5]}, wrong shape {wrong[:5]}", field="checkpoint")
+        self.load_state_dict(state, strict=False)
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    params = list(model.parameters())
+    return {"trainable": sum(p.numel() for p in params if p.requires_grad), "total": sum(p.numel() for p in params)}

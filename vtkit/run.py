@@ -1,0 +1,638 @@
+"""`vtkit run` and `vtkit sweep`: execute the numbered notebooks with papermill into a run folder.
+
+A run folder holds the executed notebooks (same file names; a notebook that raised is kept
+as ``NAME.failed.ipynb``), whatever the notebooks write (``figures/*.png``, ``metrics.json``,
+...), ``run.json`` (resolved parameters, package versions, git commit, per-notebook status
+and wall time; rewritten after every notebook) and ``report.html``, one self-contained page.
+
+Metric values in ``metrics.json`` are fractions in [0, 1]; tables show them as percentages.
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import datetime as dt
+import html
+import itertools
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from vtkit.config import PATH_FIELDS, Config, parse_overrides
+from vtkit.errors import VtkitError
+from vtkit.io import atomic_open, atomic_path, read_json, write_json, write_text
+
+KERNEL_NAME = "python3"
+KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]  # keeps the kernel's start-up notices off the terminal
+NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
+METRIC_COLUMNS = ("R1@0.3", "R1@0.5", "R5@0.3", "R5@0.5", "mIoU")
+SWEEP_METRIC = "R1@0.3"
+VERSIONED_PACKAGES = ("vtkit", "torch", "transformers", "numpy", "papermill")
+RUN_FORMAT = 1
+
+
+class NotebookError(VtkitError):
+    """A notebook raised (or its kernel died); ``path`` is the kept executed notebook."""
+
+    def __init__(self, message: str, *, path: Path, notebook: str):
+        super().__init__(message, path=path)
+        self.notebook = notebook
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    config: Config
+    report: Path
+    executed: list[str] = field(default_factory=list)  # notebook file names run this time
+    skipped: list[str] = field(default_factory=list)   # already done in this folder (--resume)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------------------
+# parameters
+
+
+def resolve_config(params: dict[str, Any] | Config, out_dir: str | Path | None = None) -> Config:
+    """Validate ``params`` once, check input paths (relative to the current directory) and make
+    every path absolute, since the notebooks run with the notebooks folder as working directory."""
+    cfg = params if isinstance(params, Config) else Config.from_dict(dict(params))
+    cfg.check_paths()
+    changes: dict[str, Any] = {name: _absolute(getattr(cfg, name)) for name in PATH_FIELDS}
+    changes["out_dir"] = _absolute(cfg.out_dir if out_dir is None else out_dir)
+    if cfg.text_cache_dir is not None:
+        changes["text_cache_dir"] = _absolute(cfg.text_cache_dir)
+    if Path(cfg.text_model).expanduser().exists():  # a local model folder, not a packaged name
+        changes["text_model"] = _absolute(cfg.text_model)
+    return cfg.replace(**changes)
+
+
+def _absolute(path: str | Path) -> str:
+    return str(Path(path).expanduser().resolve())
+
+
+def load_params(params_file: str | None, pairs: list[str]) -> dict[str, Any]:
+    """Full parameter dict: Config defaults < YAML file < ``-p key=value`` pairs (validated)."""
+    overrides = parse_overrides(pairs or [])
+    if params_file:
+        return Config.from_yaml(params_file, overrides).to_dict()
+    return Config.from_dict(overrides, source="-p").to_dict()
+
+
+def list_notebooks(notebooks_dir: str | Path, notebooks: Optional[list[str]] = None) -> list[Path]:
+    """The notebooks to run, in order: ``notebooks`` (names or paths), or every ``NN_*.ipynb``."""
+    folder = Path(notebooks_dir)
+    if not folder.is_dir():
+        raise VtkitError("notebooks folder not found", path=folder)
+    if notebooks is None:
+        paths = sorted(p for p in folder.glob(NOTEBOOK_PATTERN) if not p.name.endswith(".failed.ipynb"))
+        if not paths:
+            raise VtkitError(f"no notebooks matching {NOTEBOOK_PATTERN}", path=folder)
+        return [p.resolve() for p in paths]
+    paths = [Path(n) if Path(n).is_absolute() else folder / n for n in notebooks]
+    for p in paths:
+        if not p.is_file():
+            raise VtkitError("notebook not found", path=p)
+    return [p.resolve() for p in paths]
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """Names the notebook's ``parameters`` cell assigns."""
+    import papermill
+
+    try:
+        return set(papermill.inspect_notebook(str(notebook)))
+    except Exception as err:  # malformed JSON, unreadable file...
+        raise VtkitError(f"cannot read notebook ({type(err).__name__}: {err})", path=notebook) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# run record
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def package_versions() -> dict[str, Optional[str]]:
+    from importlib import metadata
+
+    versions: dict[str, Optional[str]] = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions
+
+
+def git_state(folder: str | Path) -> Optional[dict[str, Any]]:
+    """``{"commit", "dirty"}`` of the checkout holding ``folder``; None outside git."""
+    def git(*args: str) -> Optional[str]:
+        try:
+            done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    status = git("status", "--porcelain")  # ignored files (run outputs) do not count
+    return {"commit": commit, "dirty": None if status is None else bool(status)}
+
+
+def _comparable(params: dict[str, Any]) -> dict[str, Any]:
+    # JSON round trip, so a recorded run compares equal to the same parameters in memory.
+    return json.loads(json.dumps(params))
+
+
+def _resume_record(run_json: Path, params: dict[str, Any]) -> Optional[dict[str, Any]]:
+    if not run_json.exists():
+        return None
+    record = read_json(run_json, "run record")
+    old = record.get("parameters") if isinstance(record, dict) else None
+    if not isinstance(old, dict) or not isinstance(record.get("notebooks"), list):
+        raise VtkitError("not a run record (no parameters / notebooks); cannot resume", path=run_json)
+    new = _comparable(params)
+    changed = sorted(k for k in set(old) | set(new) if old.get(k, "<unset>") != new.get(k, "<unset>"))
+    if changed:
+        diff = ", ".join(f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}" for k in changed[:5])
+        more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
+        raise VtkitError(f"cannot resume: parameters differ from the recorded run ({diff}{more}); "
+                         "rerun without --resume or choose another --out", path=run_json)
+    return record
+
+
+# ---------------------------------------------------------------------------------------------
+# vtkit run
+
+
+def run_notebooks(params: dict[str, Any] | Config, out_dir: str | Path | None = None,
+                  notebooks_dir: str | Path = "notebooks", resume: bool = False,
+                  notebooks: Optional[list[str]] = None, echo: bool = True) -> RunResult:
+    """Execute the notebooks in order into ``out_dir`` and write ``run.json`` and ``report.html``.
+
+    ``params``: parameter overrides (or a Config), validated before anything runs; ``out_dir``
+    (default: the ``out_dir`` parameter) becomes the notebooks' ``out_dir``. Raises
+    :class:`NotebookError` naming the kept executed notebook when one fails.
+    """
+    cfg = resolve_config(params, out_dir)
+    paths = list_notebooks(notebooks_dir, notebooks)
+    declared = {p: declared_parameters(p) for p in paths}
+    run_dir = Path(cfg.out_dir)
+    nb_dir = paths[0].parent
+    if any(run_dir == p.parent for p in paths):
+        raise VtkitError("the run folder must not be the notebooks folder", path=run_dir)
+    parameters = cfg.to_dict()
+    run_json = run_dir / "run.json"
+    previous = _resume_record(run_json, parameters) if resume else None
+    done_before = {e.get("name"): e for e in (previous or {}).get("notebooks", [])
+                   if isinstance(e, dict) and e.get("status") == "done" and (run_dir / str(e.get("name"))).is_file()}
+
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise VtkitError(f"cannot create the run folder ({err.strerror})", path=run_dir) from None
+    record = {
+        "format": RUN_FORMAT,
+        "status": "running",
+        "started": (previous or {}).get("started") or _now(),
+        "finished": None,
+        "notebooks_dir": str(nb_dir),
+        "parameters": parameters,
+        "versions": package_versions(),
+        "git": git_state(nb_dir),
+        "resumed": bool(done_before),
+        "notebooks": [done_before.get(p.name) or {"name": p.name, "status": "pending", "seconds": None}
+                      for p in paths],
+        "report": None,
+    }
+    write_json(run_json, record)
+    # The runner's own outputs from an earlier run with other parameters must not linger.
+    stale = [run_dir / "report.html"] + [run_dir / f"{p.stem}.failed.ipynb" for p in paths]
+    stale += [run_dir / p.name for p in paths if p.name not in done_before]
+    for path in stale:
+        path.unlink(missing_ok=True)
+
+    result = RunResult(run_dir=run_dir, config=cfg, report=run_dir / "report.html")
+    for i, (path, entry) in enumerate(zip(paths, record["notebooks"]), 1):
+        label = f"[{i}/{len(paths)}] {path.name}"
+        if path.name in done_before:
+            result.skipped.append(path.name)
+            _echo(echo, f"{label}: done earlier, skipped")
+            continue
+        entry.update(status="running", started=_now(), seconds=None, error=None)
+        write_json(run_json, record)
+        _echo(echo, f"{label} ...", end="", flush=True)
+        start = time.perf_counter()
+        try:
+            _execute(path, run_dir, {k: v for k, v in parameters.items() if k in declared[path]}, nb_dir)
+        except NotebookError as err:
+            entry.update(status="failed", seconds=round(time.perf_counter() - start, 3), error=str(err))
+            record.update(status="failed", finished=_now())
+            write_json(run_json, record)
+            _echo(echo, f" failed after {entry['seconds']:.1f} s")
+            raise
+        except BaseException:  # Ctrl-C: the record says so, then the interrupt goes on
+            entry.update(status="interrupted", seconds=round(time.perf_counter() - start, 3))
+            record.update(status="interrupted", finished=_now())
+            write_json(run_json, record)
+            raise
+        entry.update(status="done", seconds=round(time.perf_counter() - start, 3), finished=_now())
+        write_json(run_json, record)
+        result.executed.append(path.name)
+        _echo(echo, f" {entry['seconds']:.1f} s")
+    result.seconds = {e["name"]: e["seconds"] for e in record["notebooks"]}
+    record.update(status="done", finished=_now(), report="report.html")
+    write_json(run_json, record)
+    write_report(run_dir)
+    return result
+
+
+def _echo(enabled: bool, text: str, **kwargs) -> None:
+    if enabled:
+        print(text, **kwargs)
+
+
+def _execute(notebook: Path, run_dir: Path, parameters: dict[str, Any], cwd: Path) -> None:
+    """Run one notebook into ``run_dir/<name>`` atomically; on error keep it as ``<stem>.failed.ipynb``."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    failed = run_dir / f"{notebook.stem}.failed.ipynb"
+    # Batch runs have no front end: widget explorers draw static figures (vtkit.widgets).
+    os.environ["VTKIT_INTERACTIVE"] = "0"
+    with atomic_path(run_dir / notebook.name) as tmp:
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The specified file")  # the temp name ends in .tmp
+                papermill.execute_notebook(str(notebook), str(tmp), parameters=parameters, kernel_name=KERNEL_NAME,
+                                           cwd=str(cwd), progress_bar=False, log_output=False,
+                                           extra_arguments=KERNEL_ARGUMENTS)
+        except PapermillExecutionError as err:
+            _keep(tmp, failed)
+            raise NotebookError(f"In [{err.exec_count}]: {err.ename}: {err.evalue}", path=failed,
+                                notebook=notebook.name) from None
+        except Exception as err:  # kernel died or could not start, cell timeout, ...
+            _keep(tmp, failed)
+            text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+            raise NotebookError(f"{type(err).__name__}: {text}", path=failed, notebook=notebook.name) from None
+
+
+def _keep(tmp: Path, failed: Path) -> None:
+    if tmp.exists() and tmp.stat().st_size > 0:
+        os.replace(tmp, failed)
+
+
+# ---------------------------------------------------------------------------------------------
+# report
+
+
+def _percent(value: Any) -> str:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{100 * value:.2f}"
+    return "–" if value is None else str(value)
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def aligner_table(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """``(metric columns, rows [aligner, value %, ...])`` from a metrics.json mapping."""
+    aligners = metrics.get("aligners", {})
+    if not isinstance(aligners, dict) or not all(isinstance(v, dict) for v in aligners.values()):
+        raise VtkitError("expected a mapping aligner -> {metric: value}", path="metrics.json", field="aligners")
+    seen = [m for scores in aligners.values() for m in scores]
+    columns = [m for m in METRIC_COLUMNS if m in seen]
+    columns += [m for m in dict.fromkeys(seen) if m not in columns]
+    rows = [[str(name)] + [_percent(scores.get(m)) for m in columns] for name, scores in aligners.items()]
+    return columns, rows
+
+
+def other_metrics(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
+    """Every scalar outside ``aligners``, nested mappings flattened as ``outer/inner``."""
+    out: list[tuple[str, Any]] = []
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}/{k}" if prefix else str(k), v)
+        elif value is None or isinstance(value, (str, int, float, bool)):
+            out.append((prefix, value))
+
+    walk("", {k: v for k, v in metrics.items() if k != "aligners"})
+    return out
+
+
+def metrics_markdown(metrics: dict[str, Any]) -> str:
+    """Markdown table of the aligners' metrics (percent, 2 decimals)."""
+    columns, rows = aligner_table(metrics)
+    cell = lambda text: text.replace("|", "\\|")  # noqa: E731
+    lines = ["| aligner | " + " | ".join(cell(c) for c in columns) + " |",
+             "|---|" + "---:|" * len(columns)]
+    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+_STYLE = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; }
+figure { display: inline-block; margin: 0.5em; vertical-align: top; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.9em; color: #555; text-align: center; }
+"""
+
+
+def _html_table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
+    esc = html.escape
+    head = "".join(f"<th>{esc(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f'<td class="num">{esc(c)}</td>' if j >= numeric_from else f"<td>{esc(c)}</td>"
+                                    for j, c in enumerate(row)) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``run_dir/report.html``: parameters, metrics, notebook times and every figure, embedded."""
+    run_dir = Path(run_dir)
+    record = read_json(run_dir / "run.json", "run record")
+    esc = html.escape
+    parts = [f"<h1>vtkit run: {esc(run_dir.name)}</h1>",
+             f"<p>{esc(str(run_dir))}<br>status: {esc(str(record.get('status')))}, "
+             f"started {esc(str(record.get('started')))}, finished {esc(str(record.get('finished')))}</p>"]
+    git = record.get("git")
+    if git:
+        parts.append(f"<p>git commit {esc(str(git.get('commit')))}{' (modified)' if git.get('dirty') else ''}</p>")
+
+    params = record.get("parameters") or {}
+    parts.append("<details><summary>Parameters</summary>"
+                 + _html_table(["name", "value"], [[k, json.dumps(v)] for k, v in params.items()], numeric_from=2)
+                 + "</details>")
+
+    parts.append("<h2>Metrics</h2>")
+    metrics_path = run_dir / "metrics.json"
+    if metrics_path.exists():
+        metrics = read_json(metrics_path, "metrics")
+        if not isinstance(metrics, dict):
+            raise VtkitError("expected a JSON object", path=metrics_path)
+        columns, rows = aligner_table(metrics)
+        if rows:
+            parts.append("<p>Percent of queries.</p>" + _html_table(["aligner", *columns], rows))
+        others = other_metrics(metrics)
+        if others:
+            parts.append(_html_table(["name", "value"], [[k, _scalar(v)] for k, v in others]))
+    else:
+        parts.append("<p>No metrics.json in the run folder.</p>")
+
+    parts.append("<h2>Notebooks</h2>")
+    rows = [[str(e.get("name")), str(e.get("status")), "" if e.get("seconds") is None else f"{e['seconds']:.1f}"]
+            for e in record.get("notebooks", [])]
+    parts.append(_html_table(["notebook", "status", "seconds"], rows, numeric_from=2))
+
+    figures = sorted((run_dir / "figures").glob("*.png"))
+    parts.append("<h2>Figures</h2>")
+    for fig in figures:
+        data = base64.b64encode(fig.read_bytes()).decode("ascii")
+        parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{esc(fig.name)}">'
+                     f"<figcaption>{esc(fig.name)}</figcaption></figure>")
+    if not figures:
+        parts.append("<p>No figures.</p>")
+
+    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>vtkit run: {esc(run_dir.name)}</title><style>{_STYLE}</style></head><body>\n"
+            + "\n".join(parts) + "\n</body></html>\n")
+    return write_text(run_dir / "report.html", page)
+
+
+# ---------------------------------------------------------------------------------------------
+# vtkit sweep
+
+
+@dataclass
+class SweepPoint:
+    values: dict[str, Any]        # the varied parameters
+    params: dict[str, Any]        # full parameters of the point
+    name: str
+    status: str = "pending"
+    error: Optional[str] = None
+    metrics: Optional[dict[str, Any]] = None
+
+
+def load_grid(path: str | Path) -> tuple[dict[str, list[Any]], dict[str, Any]]:
+    """``(grid, base params)`` from ``{grid: {name: [values]}, params: {...}}`` or a flat ``{name: [values]}``."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise VtkitError("file not found", path=path) from None
+    except yaml.YAMLError as err:
+        raise VtkitError(f"not valid YAML ({str(err).splitlines()[0]})", path=path) from None
+    if not isinstance(data, dict):
+        raise VtkitError("expected a mapping {grid: {name: [values]}, params: {...}}", path=path)
+    if "grid" in data:
+        extra = sorted(set(data) - {"grid", "params"})
+        if extra:
+            raise VtkitError(f"unexpected key(s) {', '.join(map(str, extra))}; expected grid and params", path=path)
+        grid, base = data["grid"], data.get("params") or {}
+    else:
+        grid, base = data, {}
+    if not isinstance(grid, dict) or not grid:
+        raise VtkitError("expected a non-empty mapping of parameter names to lists of values", path=path, field="grid")
+    if not isinstance(base, dict):
+        raise VtkitError("expected a mapping of parameter names to values", path=path, field="params")
+    grid = {str(k): (list(v) if isinstance(v, (list, tuple)) else [v]) for k, v in grid.items()}
+    for name, values in grid.items():
+        if not values:
+            raise VtkitError("empty list of values", path=path, field=name)
+    return grid, base
+
+
+def point_name(values: dict[str, Any]) -> str:
+    """Folder name of a grid point, e.g. ``negative_ratio=2__aligner=dp``."""
+    text = "__".join(f"{k}={v}" for k, v in values.items())
+    return re.sub(r"[^A-Za-z0-9._=+-]+", "-", text)
+
+
+def sweep_points(grid: dict[str, list[Any]], base: dict[str, Any]) -> list[SweepPoint]:
+    """Every combination of the grid over ``base``, each validated (one line on the first bad point)."""
+    points = []
+    for combo in itertools.product(*grid.values()):
+        values = dict(zip(grid, combo))
+        name = point_name(values)
+        params = Config.from_dict({**base, **values}, source=f"grid point {name}").to_dict()
+        points.append(SweepPoint(values=values, params=params, name=name))
+    if len({p.name for p in points}) < len(points):
+        raise VtkitError("two grid points map to the same folder name; list each value once", field="grid")
+    return points
+
+
+def _flat_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    flat = {f"{a}/{m}": v for a, scores in (metrics.get("aligners") or {}).items() if isinstance(scores, dict)
+            for m, v in scores.items()}
+    flat.update(other_metrics(metrics))
+    return flat
+
+
+def sweep_rows(points: list[SweepPoint]) -> list[dict[str, Any]]:
+    rows = []
+    for p in points:
+        row = {**p.values, "status": p.status, "run": p.name}
+        for key, value in _flat_metrics(p.metrics or {}).items():
+            row[f"metrics/{key}" if key in row else key] = value  # never hide a varied parameter
+        row["error"] = p.error or ""
+        rows.append(row)
+    return rows
+
+
+def write_sweep_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def write_sweep_plot(path: Path, points: list[SweepPoint], metric: str = SWEEP_METRIC) -> Path:
+    """Bar plot of ``metric`` (percent) per grid point; hue = aligner."""
+    import pandas as pd
+    import seaborn as sns
+
+    from vtkit.plots import aligner_colors, new_figure, save_figure
+
+    varies_aligner = any("aligner" in p.values for p in points)
+    data = []
+    for p in points:
+        aligners = (p.metrics or {}).get("aligners") or {}
+        if varies_aligner:  # the point's own aligner only, so points differing by aligner share an x
+            chosen = p.params["aligner"]
+            aligners = {chosen: aligners[chosen]} if chosen in aligners else {}
+        label = point_name({k: v for k, v in p.values.items() if not (varies_aligner and k == "aligner")}) or "all"
+        for aligner, scores in aligners.items():
+            if isinstance(scores, dict) and isinstance(scores.get(metric), (int, float)):
+                data.append({"point": label, "aligner": aligner, metric: 100 * scores[metric]})
+    fig, ax = new_figure(figsize=(max(5.0, 1.2 * len(points) + 2), 4))
+    if data:
+        frame = pd.DataFrame(data)
+        sns.barplot(data=frame, x="point", y=metric, hue="aligner", errorbar=None, ax=ax,
+                    palette=aligner_colors(frame["aligner"].unique()))
+        ax.set_ylabel(f"{metric} (%)")
+        ax.tick_params(axis="x", labelrotation=30)
+    else:
+        ax.text(0.5, 0.5, f"no {metric} from any point", ha="center", va="center")
+        ax.set_axis_off()
+    ax.set_title(f"sweep: {metric} per grid point")
+    return save_figure(fig, path)
+
+
+def _text_table(rows: list[dict[str, Any]], columns: list[str]) -> str:
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    cells = [[fmt(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max([len(c)] + [len(row[i]) for row in cells]) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def run_sweep(grid: dict[str, list[Any]], base: dict[str, Any], out_dir: str | Path,
+              notebooks_dir: str | Path = "notebooks", echo: bool = True) -> list[SweepPoint]:
+    """One :func:`run_notebooks` per grid point into ``out_dir/<point>``; then sweep.csv and sweep.png."""
+    points = sweep_points(grid, base)
+    out_dir = Path(out_dir).resolve()
+    for p in points:  # every point is checked before the first notebook runs
+        resolve_config(p.params, out_dir / p.name)
+    list_notebooks(notebooks_dir)
+    for i, p in enumerate(points, 1):
+        _echo(echo, f"== point {i}/{len(points)}: {p.name}")
+        try:
+            run_notebooks(p.params, out_dir / p.name, notebooks_dir=notebooks_dir, echo=echo)
+        except VtkitError as err:
+            p.status, p.error = "failed", str(err)
+            _echo(echo, f"point {p.name} failed: {err}")
+            continue
+        p.status = "done"
+        metrics_path = out_dir / p.name / "metrics.json"
+        p.metrics = read_json(metrics_path, "metrics") if metrics_path.exists() else None
+    rows = sweep_rows(points)
+    write_sweep_csv(out_dir / "sweep.csv", rows)
+    write_sweep_plot(out_dir / "sweep.png", points)
+    if echo:
+        metric_cols = [c for c in dict.fromkeys(k for r in rows for k in r) if c.endswith(f"/{SWEEP_METRIC}")]
+        print(_text_table(rows, [*grid, "status", *metric_cols]))
+    return points
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def _add_param_args(parser: argparse.ArgumentParser, params_help: str) -> None:
+    parser.add_argument("--params", metavar="FILE.yaml", help=params_help)
+    parser.add_argument("-p", dest="pairs", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one parameter (repeatable), e.g. -p aligner=dfs")
+    parser.add_argument("--notebooks", default="notebooks", metavar="DIR",
+                        help="folder of the numbered notebooks NN_*.ipynb (default: notebooks)")
+
+
+def cli_run(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vtkit run", description="Execute the notebooks in order into a run "
+                                     "folder, with run.json and a self-contained report.html.")
+    _add_param_args(parser, "YAML mapping of parameter names to values")
+    parser.add_argument("--out", metavar="DIR", help="run folder (default: the out_dir parameter)")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip notebooks already done in this run folder with the same parameters")
+    args = parser.parse_args(argv)
+    params = load_params(args.params, args.pairs)
+    try:
+        result = run_notebooks(params, args.out, notebooks_dir=args.notebooks, resume=args.resume)
+    except NotebookError as err:
+        print(f"vtkit run: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        raise VtkitError(f"{type(err).__name__}: {err}") from None
+    print(f"report: {result.report}")
+    return 0
+
+
+def cli_sweep(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vtkit sweep", description="Run the notebooks once per point of a "
+                                     "parameter grid; write sweep.csv and sweep.png.")
+    parser.add_argument("--grid", required=True, metavar="FILE.yaml",
+                        help="{grid: {name: [values, ...]}, params: {...}} or a flat {name: [values]}")
+    _add_param_args(parser, "YAML base parameters (below the grid file's params and -p)")
+    parser.add_argument("--out", metavar="DIR", help="sweep folder (default: reports/sweep_<grid file name>)")
+    args = parser.parse_args(argv)
+    grid, grid_base = load_grid(args.grid)
+    base = load_params(args.params, []) if args.params else {}
+    base.update(grid_base)
+    base.update(parse_overrides(args.pairs))
+    out = args.out or f"reports/sweep_{Path(args.grid).stem}"
+    try:
+        points = run_sweep(grid, base, out, notebooks_dir=args.notebooks)
+    except OSError as err:
+        raise VtkitError(f"{type(err).__name__}: {err}") from None
+    failed = [p.name for p in points if p.status != "done"]
+    print(f"sweep: {Path(out).resolve() / 'sweep.csv'}")
+    if failed:
+        print(f"vtkit sweep: error: {len(failed)} of {len(points)} point(s) failed: {', '.join(failed)}",
+              file=sys.stderr)
+        return 1
+    return 0

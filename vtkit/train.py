@@ -1,0 +1,491 @@
+"""Train the adapters: ``train(cfg)`` for notebooks, ``vtkit train`` for the shell.
+
+One epoch = the training samples in a fresh order (``torch.Generator`` seeded from ``(seed, epoch)``,
+negatives from ``dataset.set_epoch(epoch)``), in global batches of ``batch_size``; then validation:
+val loss (negatives fixed at epoch 0), text-to-video R@1 (a step query is a hit when its video's
+best-scoring chunk lies in the query's chunk span) and alignment R1@0.3 (the notebooks' evaluation,
+:func:`vtkit.inference.predict_split` with ``cfg.aligner``, scored on step queries). Epoch 0 is the
+untrained model, evaluated before any step, so the first history row is the baseline.
+
+The text backbone is frozen: its pooled output for every train and val description is computed once
+before training (one cache shard); each step only runs the text adapter and projection on the unique
+texts of the batch (``model.encode_text``) and indexes that table by text id.
+
+Checkpoints (``<out_dir>/checkpoints/``, ``best`` and ``last``): ``<name>.safetensors`` (the trainable
+weights only), ``<name>.optim.safetensors`` (the optimizer's tensors) and ``<name>.json`` (epoch, step,
+history, best metric, scheduler, optimizer scalars, torch RNG, config, ``model.build_info()``). Each file
+is written atomically, the JSON last; both safetensors files carry the global step in their metadata, so
+a JSON whose files hold another step (a save interrupted between files) is refused as incomplete.
+``resume=True`` restarts after the last checkpoint's epoch; with per-epoch seeding the result equals an
+uninterrupted run.
+
+Multi-process (``torchrun``, ``WORLD_SIZE > 1``): gloo on CPU, nccl on CUDA. Every rank holds the same
+model (same seed; rank 0's weights broadcast) and walks the same global order; rank ``r`` takes the
+samples ``batch[r::world]`` of each global batch (no padding, nothing dropped: the last, short batch is
+split as it is). Gradients of the trainable parameters are all-reduced (summed) by hand rather than
+through DDP (the frozen backbone never needs syncing); InfoNCE is weighted by each rank's share of the
+batch's non-background rows, so the sum is exactly the single-process gradient of the global batch. CLIP
+loss gathers the video embeddings of all ranks (differentiable all-gather) and every rank computes the
+loss of the whole global batch, scaled by ``1 / world`` (the gather's backward sums the ranks' copies).
+Rank 0 alone validates (the row is broadcast), writes files and prints.
+
+Test hook: with the environment variable ``VTKIT_TRAIN_KILL_AT_STEP=N`` the process SIGKILLs itself
+right after optimizer step ``N`` (to test resuming).
+"""
+from __future__ import annotations
+
+import argparse
+import base64
+import csv
+import dataclasses
+import math
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from vtkit.annotations import load_annotations
+from vtkit.config import Config, parse_overrides
+from vtkit.dataset import VideoTextAlignmentDataset
+from vtkit.errors import VtkitError
+from vtkit.features import FeatureStore
+from vtkit.io import atomic_open, atomic_path, read_json, write_json
+from vtkit.loss import ClipLoss, InfoNCELoss
+from vtkit.metrics import score
+from vtkit.model import DualEncoder, count_parameters
+
+HISTORY_COLUMNS = ("epoch", "step", "lr", "train_loss", "val_loss", "val_t2v_R1", "val_align_R1@0.3", "seconds")
+PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 1   # halve the lr after 2 epochs without a lower val loss
+KILL_AT_STEP_ENV = "VTKIT_TRAIN_KILL_AT_STEP"
+CHECKPOINT_FORMAT = "vtkit-checkpoint/1"
+
+
+@dataclass
+class TrainResult:
+    history: list[dict]
+    history_csv: Path
+    best_checkpoint: Path | None     # <out_dir>/checkpoints/best.safetensors (its state: best.json)
+    last_checkpoint: Path | None
+    best_metric: float
+    metric: str                      # the early-stopping column
+    epochs_run: int                  # training epochs done (epoch 0 = evaluation only)
+    stopped_early: bool
+    trainable_params: int
+    total_params: int
+    seconds: float
+    pairs_per_second: float
+    model: DualEncoder | None = dataclasses.field(default=None, repr=False)   # the weights of the last epoch
+
+
+# ---------------------------------------------------------------------------------------- schedule
+
+def lr_factor(step: int, total_steps: int, warmup_steps: int) -> float:
+    """Cosine multiplier for optimizer step ``step`` (0-based): linear warmup, then cosine to 0."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_scheduler(cfg: Config, optimizer, total_steps: int):
+    """``cosine``: per-step LambdaLR; ``plateau``: ReduceLROnPlateau on val loss, per epoch; else None."""
+    if cfg.lr_schedule == "cosine":
+        warmup = int(round(cfg.warmup_fraction * total_steps))
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, total_steps, warmup))
+    if cfg.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode="min", factor=PLATEAU_FACTOR,
+                                                          patience=PLATEAU_PATIENCE)
+    return None
+
+
+def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Trainable parameters; weight decay on matrices only (not on biases, norms, temperature)."""
+    decay = [p for p in model.parameters() if p.requires_grad and p.ndim >= 2]
+    other = [p for p in model.parameters() if p.requires_grad and p.ndim < 2]
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": other, "weight_decay": 0.0}]
+    return [g for g in groups if g["params"]]
+
+
+# ---------------------------------------------------------------------------------------- loss
+
+def _gather_rows(local: torch.Tensor, size: int, world: int) -> torch.Tensor:
+    """Rows of all ranks in global batch order (rank r holds global rows r, r + world, ...)."""
+    from torch.distributed.nn.functional import all_gather
+
+    m = math.ceil(size / world)
+    padded = torch.cat([local, local.new_zeros(m - len(local), *local.shape[1:])])
+    return torch.stack(all_gather(padded), dim=1).reshape(m * world, *local.shape[1:])[:size]
+
+
+def batch_loss(model, batch: dict, texts: list[str], loss_name: str, global_positive: torch.Tensor | None = None,
+               world: int = 1) -> torch.Tensor:
+    """This rank's share of the loss of a global batch (the whole loss when ``world == 1``).
+
+    ``global_positive``: the positive text ids of the whole global batch (default: this batch's).
+    """
+    positive = batch["positive"]
+    global_positive = positive if global_positive is None else global_positive
+    video = model.encode_video(batch["features"].to(model.device, non_blocking=True))
+    if loss_name == "clip":
+        if world > 1:
+            video, positive = _gather_rows(video, len(global_positive), world), global_positive
+        ids = torch.unique(positive[positive >= 0])
+        if not len(ids):   # only background rows: nothing to contrast
+            return video.sum() * 0.0
+        table = model.encode_text([texts[i] for i in ids.tolist()])
+        text = table[torch.searchsorted(ids, positive.clamp_min(0)).clamp_max(len(ids) - 1).to(model.device)]
+        return ClipLoss()(video, text, model.scale(), text_ids=positive.to(model.device)) / world
+    negatives = batch["negatives"]
+    every = torch.cat([positive, negatives.reshape(-1)])
+    ids = torch.unique(every[every >= 0])
+    table = model.encode_text([texts[i] for i in ids.tolist()])
+
+    def remap(t):  # dataset text ids -> rows of the table; -1 (background / padding) stays -1
+        return torch.where(t >= 0, torch.searchsorted(ids, t.contiguous()), t).to(model.device)
+
+    loss = InfoNCELoss()(video, remap(positive), remap(negatives), model.scale(), text_table=table)
+    kept, kept_global = int((positive >= 0).sum()), int((global_positive >= 0).sum())
+    return loss * (kept / kept_global) if kept_global else loss
+
+
+# ---------------------------------------------------------------------------------------- validation
+
+@torch.no_grad()
+def evaluate(model, cfg: Config, val_ds, val_ann, val_features: dict) -> dict:
+    """``val_loss``, ``val_t2v_R1`` and ``val_align_R1@0.3`` of the current model."""
+    from vtkit.inference import predict_split
+
+    model.eval()
+    val_ds.set_epoch(0)
+    total = count = 0.0
+    for start in range(0, len(val_ds), cfg.batch_size):
+        batch = val_ds.get_batch(np.arange(start, min(start + cfg.batch_size, len(val_ds))))
+        weight = int((batch["positive"] >= 0).sum())
+        total += float(batch_loss(model, batch, val_ds.texts, cfg.loss)) * weight
+        count += weight
+    hits, steps = [], []
+    for video in val_ann.videos:
+        feats = val_features.get(video.video_uid)
+        queries = [q for q in video.steps if q.start is not None and q.chunk_span(cfg.chunk_seconds)[0] < len(feats)] \
+            if feats is not None else []
+        if not queries:
+            continue
+        best = model.similarity(feats, [q.description for q in queries]).argmax(axis=1)
+        for q, chunk in zip(queries, best):
+            first, last = q.chunk_span(cfg.chunk_seconds)
+            hits.append(first <= chunk <= last)
+        steps += queries
+    align = math.nan
+    if steps:
+        preds = predict_split(model, val_ann, val_features, cfg, aligners=[cfg.aligner], skip_missing=True,
+                              progress=False)
+        align = score(preds.by_aligner[cfg.aligner], steps, thresholds=(0.3,), ks=(1,), breakdown=False)["R1@0.3"]
+    model.train()
+    return {"val_loss": total / count if count else math.nan, "val_t2v_R1": float(np.mean(hits)) if hits else math.nan,
+            "val_align_R1@0.3": align}
+
+
+# ---------------------------------------------------------------------------------------- checkpoints
+
+def _nan_to_none(rows):
+    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
+
+
+def _none_to_nan(rows):
+    return [{k: (math.nan if v is None else v) for k, v in r.items()} for r in rows]
+
+
+def save_checkpoint(folder: Path, name: str, model, optimizer, state: dict) -> Path:
+    """Write ``<name>.safetensors``, ``<name>.optim.safetensors`` then ``<name>.json``; returns the weights path."""
+    from safetensors.torch import save_file
+
+    stamp = {"global_step": str(state["global_step"]), "epoch": str(state["epoch"])}
+    weights = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
+    with atomic_path(folder / f"{name}.safetensors") as tmp:
+        save_file(weights, str(tmp), metadata=stamp)
+    opt = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for idx, entry in opt["state"].items():
+        for key, value in entry.items():
+            if torch.is_tensor(value):
+                tensors[f"{idx}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars[f"{idx}.{key}"] = value
+    with atomic_path(folder / f"{name}.optim.safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata=stamp)
+    write_json(folder / f"{name}.json", {
+        "format": CHECKPOINT_FORMAT, **state, "history": _nan_to_none(state["history"]),
+        "weights": f"{name}.safetensors",
+        "optimizer": {"file": f"{name}.optim.safetensors", "param_groups": opt["param_groups"], "scalars": scalars},
+        "rng": {"torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()},
+        "build_info": model.build_info(), "config": model.config.to_dict()})
+    return folder / f"{name}.safetensors"
+
+
+def read_checkpoint(path: str | Path) -> tuple[dict, dict, Path]:
+    """``(state, weights, optimizer file)`` of a checkpoint given as its folder (best), JSON or weights file."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / "best.json"
+    elif path.name.endswith(".safetensors"):
+        path = path.with_name(path.name[: -len(".safetensors")].removesuffix(".optim") + ".json")
+    state = read_json(path, "checkpoint state")
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise VtkitError(f"not a vtkit checkpoint (expected format {CHECKPOINT_FORMAT})", path=path)
+    files = [path.parent / state["weights"], path.parent / state["optimizer"]["file"]]
+    for file in files:
+        if not file.is_file():
+            raise VtkitError(f"checkpoint file {file.name} is missing", path=path)
+        with safe_open(str(file), framework="pt") as fh:
+            if (fh.metadata() or {}).get("global_step") != str(state["global_step"]):
+                raise VtkitError(f"{file.name} does not belong to this checkpoint (step "
+                                 f"{(fh.metadata() or {}).get('global_step')} != {state['global_step']}): "
+                                 "saving was interrupted", path=path)
+    state["history"] = _none_to_nan(state["history"])
+    return state, load_file(str(files[0])), files[1]
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[DualEncoder, dict]:
+    """``(model in eval mode, state)``: the model rebuilt from the saved config and feature dim."""
+    state, weights, _ = read_checkpoint(path)
+    info = state["build_info"]
+    model = DualEncoder.from_config(Config.from_dict(info["config"], source=str(path)), info["feature_dim"])
+    model.load_trainable_state_dict(weights)
+    return model.to(device).eval(), state
+
+
+def _restore(path: Path, model, optimizer, scheduler, scaler) -> dict:
+    from safetensors.torch import load_file
+
+    state, weights, optim_file = read_checkpoint(path)
+    model.load_trainable_state_dict(weights)
+    opt = state["optimizer"]
+    entries: dict[int, dict] = {}
+    for key, value in [*load_file(str(optim_file)).items(), *opt["scalars"].items()]:
+        idx, name = key.split(".", 1)
+        entries.setdefault(int(idx), {})[name] = value
+    optimizer.load_state_dict({"state": entries, "param_groups": opt["param_groups"]})
+    if scheduler is not None and state.get("scheduler") is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    if state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(torch.from_numpy(np.frombuffer(base64.b64decode(state["rng"]["torch"]), dtype=np.uint8).copy()))
+    return state
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+        writer.writeheader()
+        for row in _nan_to_none(history):
+            writer.writerow(row)
+
+
+# ---------------------------------------------------------------------------------------- setup
+
+def _setup_distributed(cfg: Config) -> tuple[int, int, torch.device, bool]:
+    """``(rank, world, device, we_initialised)``."""
+    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise VtkitError("device=cuda but no CUDA device is available", field="device")
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return 0, 1, torch.device("cuda" if cuda else "cpu"), False
+    ours = not dist.is_initialized()
+    if ours:
+        dist.init_process_group("nccl" if cuda else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if cuda:
+        torch.cuda.set_device(local)
+    return dist.get_rank(), dist.get_world_size(), torch.device(f"cuda:{local}" if cuda else "cpu"), ours
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
+    return torch.randperm(n, generator=gen)
+
+
+def train(cfg: Config, progress: bool = True, text_cache: bool = True) -> TrainResult:
+    """Train the adapters on ``cfg.train_annotations``, validate each epoch, checkpoint; see the module docstring.
+
+    ``text_cache=False`` re-runs the text backbone on every step's texts (benchmarking only).
+    """
+    from tqdm.auto import tqdm
+
+    t0 = time.perf_counter()
+    rank, world, device, ours = _setup_distributed(cfg)
+    main = rank == 0
+    say = tqdm.write if progress and main else (lambda *_: None)
+    try:
+        # ---- data
+        train_ann = load_annotations(cfg.train_annotations)
+        val_ann = load_annotations(cfg.val_annotations)
+        train_ann = dataclasses.replace(train_ann, videos=train_ann.videos[: cfg.max_videos])
+        val_ann = dataclasses.replace(val_ann, videos=val_ann.videos[: cfg.max_videos])
+        store = FeatureStore(cfg.video_root, store=cfg.feature_store, chunk_seconds=cfg.chunk_seconds)
+        val_features = {v.video_uid: store[v.video_uid] for v in val_ann.videos if v.video_uid in store}
+        common = dict(chunk_seconds=cfg.chunk_seconds, negative_ratio=cfg.negative_ratio,
+                      negative_source=cfg.negative_source, background_ratio=cfg.background_ratio,
+                      context_window=cfg.context_window, seed=cfg.seed, skip_missing=True)
+        train_ds = VideoTextAlignmentDataset(train_ann.videos, store, **common)
+        val_ds = VideoTextAlignmentDataset(val_ann.videos, val_features, **common)
+        say(f"train: {train_ds!r}\nval:   {val_ds!r}")
+
+        # ---- model, text cache, optimizer
+        torch.manual_seed(cfg.seed)
+        model = DualEncoder.from_config(cfg, store.feature_dim).to(device)
+        model.text_cacheable = model.text_cacheable and text_cache
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        if world > 1:
+            for p in trainable:
+                dist.broadcast(p.data, src=0)
+        counts = count_parameters(model)
+        say(f"parameters: {counts['trainable']:,} trainable / {counts['total']:,} total "
+            f"({100 * counts['trainable'] / counts['total']:.2f}%) on {device}, {world} process(es)")
+        if model.text_cacheable:
+            texts = sorted({*train_ds.texts, *val_ds.texts, *(q.description for v in val_ann.videos for q in v.queries)})
+            for turn in (True, False):   # rank 0 fills the disk cache first, the others then read it
+                if main == turn:
+                    model.pooled_text(texts)
+                if world > 1:
+                    dist.barrier()
+        optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
+        steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
+        steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch or steps_per_epoch)
+        scheduler = make_scheduler(cfg, optimizer, steps_per_epoch * cfg.epochs)
+        amp = device.type == "cuda"
+        amp_dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+        scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
+
+        # ---- state (fresh or resumed)
+        folder = Path(cfg.out_dir) / "checkpoints"
+        history_csv = Path(cfg.out_dir) / "history.csv"
+        history, best, start, step, bad, stopped, pairs, train_seconds = [], None, 0, 0, 0, False, 0, 0.0
+        if cfg.resume and (folder / "last.json").is_file():
+            state = _restore(folder / "last.json", model, optimizer, scheduler, scaler)
+            history, best, bad, stopped = state["history"], state["best"], state["bad_epochs"], state["stopped_early"]
+            start, step, pairs, train_seconds = state["epoch"] + 1, state["global_step"], state["pairs"], state["train_seconds"]
+            say(f"resumed from {folder / 'last.json'} after epoch {state['epoch']} (step {step})")
+        elif cfg.resume:
+            say(f"resume: no checkpoint in {folder}; starting fresh")
+        kill_at = int(os.environ.get(KILL_AT_STEP_ENV, "0") or 0)
+        metric = "val_align_R1@0.3"
+
+        # ---- epochs (0 = evaluation of the untrained model)
+        for epoch in range(start, 0 if stopped else cfg.epochs + 1):
+            losses, lr = [], optimizer.param_groups[0]["lr"]
+            if epoch > 0:
+                model.train()
+                train_ds.set_epoch(epoch)
+                order = _epoch_order(len(train_ds), cfg.seed, epoch)
+                t_epoch = time.perf_counter()
+                bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not (progress and main),
+                           leave=False)
+                for b in bar:
+                    global_idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                    batch = train_ds.get_batch(global_idx[rank::world].numpy())
+                    global_positive = torch.from_numpy(train_ds.sample_positive[global_idx.numpy()])
+                    lr = optimizer.param_groups[0]["lr"]
+                    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                        loss = batch_loss(model, batch, train_ds.texts, cfg.loss, global_positive, world)
+                    optimizer.zero_grad(set_to_none=True)
+                    scaler.scale(loss).backward()
+                    value = loss.detach().float()
+                    if world > 1:
+                        for p in trainable:
+                            if p.grad is None:
+                                p.grad = torch.zeros_like(p)
+                            dist.all_reduce(p.grad)
+                        dist.all_reduce(value)
+                    scaler.unscale_(optimizer)
+                    if cfg.grad_clip > 0:
+                        torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
+                    scaler.step(optimizer)
+                    scaler.update()
+                    if cfg.lr_schedule == "cosine":
+                        scheduler.step()
+                    step += 1
+                    pairs += len(global_idx)
+                    losses.append(float(value))
+                    bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}")
+                    if step == kill_at:
+                        os.kill(os.getpid(), signal.SIGKILL)
+                train_seconds += time.perf_counter() - t_epoch
+
+            # ---- validate (rank 0), record, stop / schedule, save
+            row = [None]
+            if main:
+                row = [{"epoch": epoch, "step": step, "lr": lr,
+                        "train_loss": float(np.mean(losses)) if losses else math.nan,
+                        **evaluate(model, cfg, val_ds, val_ann, val_features),
+                        "seconds": round(time.perf_counter() - t0, 3)}]
+            if world > 1:
+                dist.broadcast_object_list(row, src=0)
+            row = row[0]
+            history.append(row)
+            if math.isnan(row[metric]):
+                metric = "val_t2v_R1"
+            key = (row[metric], -row["val_loss"])    # ties on the metric go to the lower val loss
+            improved = best is None or key > tuple(best)
+            best, bad = (list(key), 0) if improved else (best, bad + 1)
+            if cfg.lr_schedule == "plateau" and epoch > 0:
+                scheduler.step(row["val_loss"])
+            stopped = 0 < cfg.early_stop_patience <= bad and epoch < cfg.epochs
+            say(f"epoch {epoch}: " + "  ".join(f"{k} {row[k]:.4g}" for k in HISTORY_COLUMNS[2:-1]) +
+                ("  *best*" if improved else "") + ("  early stop" if stopped else ""))
+            if main:
+                state = {"epoch": epoch, "global_step": step, "best": best, "metric": metric, "bad_epochs": bad,
+                         "stopped_early": stopped, "pairs": pairs, "train_seconds": train_seconds,
+                         "history": history, "params": counts,
+                         "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                         "scaler": scaler.state_dict() if scaler.is_enabled() else None}
+                if improved:
+                    save_checkpoint(folder, "best", model, optimizer, state)
+                save_checkpoint(folder, "last", model, optimizer, state)
+                write_history(history_csv, history)
+            if stopped:
+                break
+        if world > 1:
+            dist.barrier()
+        done = [r["epoch"] for r in history if r["epoch"] > 0]
+        return TrainResult(history=history, history_csv=history_csv, best_checkpoint=folder / "best.safetensors",
+                           last_checkpoint=folder / "last.safetensors", best_metric=best[0] if best else math.nan,
+                           metric=metric, epochs_run=max(done, default=0), stopped_early=stopped,
+                           trainable_params=counts["trainable"], total_params=counts["total"],
+                           seconds=time.perf_counter() - t0,
+                           pairs_per_second=pairs / train_seconds if train_seconds else math.nan,
+                           model=model.eval())
+    finally:
+        if ours:
+            dist.destroy_process_group()
+
+
+def cli_train(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vtkit train", description="Train the adapters (same parameters as the "
+                                     "notebooks); writes <out_dir>/history.csv and <out_dir>/checkpoints/.")
+    parser.add_argument("--params", metavar="FILE.yaml", help="YAML file of parameters")
+    parser.add_argument("-p", dest="pairs", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one parameter (repeatable), e.g. -p epochs=3 -p resume=true")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or per-epoch lines")
+    args = parser.parse_args(argv)
+    overrides = parse_overrides(args.pairs)
+    cfg = Config.from_yaml(args.params, overrides) if args.params else Config.from_dict(overrides, source="-p")
+    cfg.check_paths()
+    result = train(cfg, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
+        first, best_row = result.history[0], max(result.history, key=lambda r: (r[result.metric], -r["val_loss"]))
+        print(f"{result.epochs_run} epochs{' (stopped early)' if result.stopped_early else ''} in "
+              f"{result.seconds:.1f} s, {result.pairs_per_second:.0f} pairs/s; {result.trainable_params:,} trainable "
+              f"/ {result.total_params:,} parameters")
+        for col in ("val_t2v_R1", "val_align_R1@0.3"):
+            print(f"{col}: untrained {first[col]:.3f} -> best epoch {best_row['epoch']} {best_row[col]:.3f}")
+        print(f"best checkpoint: {result.best_checkpoint}\nhistory: {result.history_csv}")
+    return 0
