@@ -141,7 +141,7 @@ def test_corrupt_file_is_one_line_error(tmp_path):
     folder = tmp_path / "v"
     folder.mkdir()
     (folder / "chunk_0.pt").write_bytes(b"\x80\x02truncated")
-    with pytest.raises(VtkitError, match="chunk_0.pt.*not a plain tensor file"):
+    with pytest.raises(VtkitError, match="chunk_0.pt.*not a readable tensor file"):
         read_chunk_folder(folder)
 
 

@@ -103,3 +103,59 @@ def test_predict_cli_bad_features_is_one_line(tmp_path, capsys):
     assert main(["predict", "--features", str(tmp_path / "nope.npy"), "--steps", str(steps)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "nope.npy" in err
+
+
+class RandomModel:
+    """Deterministic pseudo-similarities, fast enough for the whole test split."""
+
+    def similarity(self, features, texts):
+        rng = np.random.default_rng(len(features) * 7919 + len(texts))
+        return rng.normal(size=(len(texts), len(features))).astype(np.float32)
+
+
+class DictStore(dict):
+    root = "memory"
+
+
+def test_test_split_submission_on_real_file(goalstep_test, tmp_path):
+    from vtkit.annotations import load_annotations
+    from vtkit.config import Config
+    from vtkit.inference import submission_predictions
+    from vtkit.metrics import iou
+    from vtkit.submission import check_submission, write_submission
+
+    ann = load_annotations(goalstep_test)
+    store = DictStore({v.video_uid: np.zeros((max(10 * len(v.steps), 60), 4), np.float32) for v in ann.videos})
+    preds = submission_predictions(RandomModel(), ann, store, Config())
+    windows = preds.by_aligner["dp"]
+    queries = ann.queries()
+    assert len(windows) == len(queries) == 5540
+    assert sum(q.segment_count for q in queries) == 8459
+    assert all(k == (q.video_uid, q.video_uid, q.query_idx) for k, q in zip(windows, queries))
+    for q in queries:
+        wins = windows[q.key]
+        assert len(wins) == 5
+        if q.segment_count > 1:  # its occurrences: the first c windows do not overlap each other
+            c = min(q.segment_count, 5)
+            distinct = wins[:c]
+            assert all(iou(a, b) == 0 for i, a in enumerate(distinct) for b in distinct[i + 1:]), (q, wins)
+    path = tmp_path / "submission.json"
+    write_submission(path, windows)
+    lengths = {uid: len(f) * 2.0 for uid, f in store.items()}
+    assert check_submission(path, ann, lengths) == []
+
+
+def test_submit_cli_on_sample_test_format(tmp_path, capsys):
+    from pathlib import Path
+
+    from vtkit.submission import check_submission
+    from vtkit.annotations import load_annotations
+
+    root = Path(__file__).resolve().parents[1] / "data_samples"
+    out = tmp_path / "sub.json"
+    code = main(["submit", str(root / "goalstep_test_format.json"), "--features", str(root / "videos"),
+                 "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    ann = load_annotations(root / "goalstep_test_format.json")
+    assert check_submission(out, ann) == []
+    assert main(["check-submission", str(out), str(root / "goalstep_test_format.json")]) == 0

@@ -17,12 +17,12 @@ from vtkit.train import HISTORY_COLUMNS, load_checkpoint, lr_factor, make_schedu
 
 @pytest.fixture(scope="session")
 def tiny_samples(tmp_path_factory):
-    """3 train + 2 val generated videos of 1-2 minutes (shared by the training test files)."""
+    """6 train + 3 val generated videos of 1-3 minutes (shared by the training test files)."""
     root = tmp_path_factory.getbasetemp() / "train_samples"
     if not (root / "goalstep_val.json").is_file():
         from vtkit.samples import generate_samples
 
-        generate_samples(root, seed=0, n_train=3, n_val=2, minutes=(1, 2))
+        generate_samples(root, seed=0, n_train=6, n_val=3, minutes=(1, 3))
     return root
 
 

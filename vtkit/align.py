@@ -26,8 +26,9 @@ seconds for every query of a video.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -56,6 +57,7 @@ class Alignment:
     score: float
     aligner: str
     alternatives: list[list[tuple[Span, float]]] | None = field(default=None, repr=False)
+    nodes: int | None = None   # DFS only: search nodes visited
 
     def spans(self, k: int, top_k: int | None = None) -> list[Span]:
         """Ranked spans for step ``k`` (top-1 first), from the alternatives if present."""
@@ -137,7 +139,7 @@ def _bounds(min_len, max_len, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-def _prepare(S, b, min_len, max_len, skip_penalty):
+def _prepare(S, b, min_len, max_len, skip_penalty, scratch: bool = False):
     S = _check_S(S)
     k, n = S.shape
     b = _check_b(b, n)
@@ -149,12 +151,29 @@ def _prepare(S, b, min_len, max_len, skip_penalty):
     elif lo.sum() > n:
         raise VtkitError(f"infeasible: {k} steps need at least {int(lo.sum())} chunks (min_len) but the video has {n};"
                          " lower min_len or allow skipping (skip_penalty)", field="min_len")
-    return S, b, lo, hi, skip_penalty, _prefix_gains(S, b)
+    P = _prefix_gains(S, b, _scratch("P", (k, n + 1)) if scratch else None)
+    return S, b, lo, hi, skip_penalty, P
 
 
-def _prefix_gains(S: np.ndarray, b: np.ndarray) -> np.ndarray:
+_SCRATCH = threading.local()
+
+
+def _scratch(name: str, shape: tuple[int, int]) -> np.ndarray:
+    """A reusable per-thread float64 work array: saves page-faulting fresh K*N tables on every call.
+
+    Only for tables that do not outlive the call (results never reference them).
+    """
+    need = shape[0] * shape[1]
+    buf = getattr(_SCRATCH, name, None)
+    if buf is None or buf.size < need:
+        buf = np.empty(need)
+        setattr(_SCRATCH, name, buf)
+    return buf[:need].reshape(shape)
+
+
+def _prefix_gains(S: np.ndarray, b: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """``P[k, j] = sum_{i < j} (S[k, i] - b[i])``, shape [K, N + 1]."""
-    P = np.empty((S.shape[0], S.shape[1] + 1))
+    P = np.empty((S.shape[0], S.shape[1] + 1)) if out is None else out
     P[:, 0] = 0.0
     np.subtract(S, b, out=P[:, 1:])
     np.add.accumulate(P, axis=1, out=P)   # in place on one contiguous array: the fast path
@@ -240,10 +259,10 @@ def _window_max(X: np.ndarray, lo: int, hi: int, d: np.ndarray | None = None, wa
 # --------------------------------------------------------------------------- exact DP
 
 
-def _forward(P, lo, hi, skip_penalty, d):
+def _forward(P, lo, hi, skip_penalty, d, scratch: bool = False):
     """Rows ``F[k, j]``: best gain of steps ``0..k-1`` within chunks ``[0, j)`` (non-decreasing in j)."""
     k_steps, n1 = P.shape
-    F = np.empty((k_steps + 1, n1))
+    F = _scratch("F", (k_steps + 1, n1)) if scratch else np.empty((k_steps + 1, n1))
     F[0] = 0.0
     A = np.empty(n1)
     E = np.empty(n1)                      # E[j]: best with step k ending exactly at chunk j - 1
@@ -300,9 +319,9 @@ def align_dp(S, b, min_len=1, max_len=None, skip_penalty=None, duration_score=No
     ``duration_score``: score per segment length added per step, a callable on an array of
     lengths ``1..N`` or an array indexed by length (lengths beyond it are forbidden).
     """
-    S, b, lo, hi, skip_penalty, P = _prepare(S, b, min_len, max_len, skip_penalty)
+    S, b, lo, hi, skip_penalty, P = _prepare(S, b, min_len, max_len, skip_penalty, scratch=True)
     d = _duration_table(duration_score, S.shape[1])
-    F = _forward(P, lo, hi, skip_penalty, d)
+    F = _forward(P, lo, hi, skip_penalty, d, scratch=True)
     if not np.isfinite(F[-1, -1]):
         raise VtkitError("no alignment satisfies the length bounds and duration score", field="S")
     segments = _backtrack(F, P, lo, hi, d)
@@ -393,8 +412,13 @@ def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int
     best = [NEG, None]
     nodes = [0]
     segs: list[Span | None] = []
-
     reached = np.full((k_steps, n + 1), NEG)   # best gain so far on arriving at step k with chunks pos.. free
+
+    def count_node() -> None:
+        nodes[0] += 1
+        if nodes[0] > node_budget:
+            raise VtkitError(f"DFS node budget of {node_budget} exceeded (K={k_steps}, N={n}); use aligner='dp'",
+                             field="dfs_node_budget")
 
     def visit(k: int, pos: int, acc: float) -> None:
         if k == k_steps:
@@ -417,10 +441,7 @@ def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int
                 _skip(k, pos, acc, skip_bound)
             if value <= best[0]:
                 break
-            nodes[0] += 1
-            if nodes[0] > node_budget:
-                raise VtkitError(f"DFS node budget of {node_budget} exceeded (K={k_steps}, N={n}); use aligner='dp'",
-                                 field="dfs_node_budget")
+            count_node()
             segs.append((int(s[i]), int(j[i]) - 1))
             visit(k + 1, int(j[i]), acc + g[i])
             segs.pop()
@@ -430,10 +451,7 @@ def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int
     def _skip(k, pos, acc, skip_bound):
         if skip_bound <= best[0]:
             return
-        nodes[0] += 1
-        if nodes[0] > node_budget:
-            raise VtkitError(f"DFS node budget of {node_budget} exceeded (K={k_steps}, N={n}); use aligner='dp'",
-                             field="dfs_node_budget")
+        count_node()
         segs.append(None)
         visit(k + 1, pos, acc - skip_penalty)
         segs.pop()
@@ -441,9 +459,7 @@ def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int
     visit(0, 0, 0.0)
     if best[1] is None:
         raise VtkitError("no alignment satisfies the length bounds", field="S")
-    result = Alignment(best[1], float(b.sum() + best[0]), "dfs")
-    result.nodes = nodes[0]  # for benchmarks
-    return result
+    return Alignment(best[1], float(b.sum() + best[0]), "dfs", nodes=nodes[0])
 
 
 # --------------------------------------------------------------------------- Drop-DTW and baseline
@@ -490,34 +506,35 @@ def align_unordered(S, b, min_len=1, max_len=None) -> Alignment:
 # --------------------------------------------------------------------------- top-k by max-marginals
 
 
-def _nms(starts, ends, scores, k: int, iou_suppress: float) -> list[tuple[Span, float]]:
+def _nms(starts, scores, k: int, iou_suppress: float) -> list[tuple[Span, float]]:
     """Greedy best-first choice of spans whose chunk IoU with every chosen one is <= ``iou_suppress``.
 
-    ``ends`` must be ascending (one candidate per end chunk), so only a slice of nearby
-    candidates can overlap a chosen span. Ties go to the earlier end. If fewer than ``k``
-    survive, the list is filled with the next best distinct spans.
+    Candidate ``j`` is the span ``starts[j] .. j - 1`` (one per end chunk), so only a short
+    slice of candidates can overlap a chosen span. Ties go to the earlier end. If fewer than
+    ``k`` survive, the list is filled with the next best distinct spans.
     """
-    live = np.where(np.isfinite(scores), scores, NEG)
+    live = scores.copy()                  # no NaN here: inputs are finite, infeasible is -inf
+    windows = np.stack([starts, np.arange(starts.size)], axis=1)     # [start, end + 1) in chunks
     chosen: list[int] = []
     while len(chosen) < k:
         i = int(np.argmax(live))
         if live[i] == NEG:
             break
         chosen.append(i)
-        s_i, e_i = int(starts[i]), int(ends[i])
-        reach = ends.size if iou_suppress <= 0 else s_i + (e_i - s_i + 1) / iou_suppress
-        a, b = np.searchsorted(ends, s_i, "left"), np.searchsorted(ends, reach, "right")
-        near = np.stack([starts[a:b], ends[a:b] + 1], axis=1)
-        live[a:b][iou((s_i, e_i + 1), near) > iou_suppress] = NEG
+        s_i = int(starts[i])
+        # a candidate ending at j overlaps only if j > s_i, and its hull j - s_i must stay below len / iou
+        stop = live.size if iou_suppress <= 0 else min(live.size, s_i + int((i - s_i) / iou_suppress) + 2)
+        near = live[s_i + 1: stop]
+        near[iou(windows[i], windows[s_i + 1: stop]) > iou_suppress] = NEG
         live[i] = NEG
     if len(chosen) < k:
         taken = set(chosen)
-        for i in np.argsort(-np.where(np.isfinite(scores), scores, NEG), kind="stable"):
-            if len(chosen) == k or not np.isfinite(scores[i]):
+        for i in np.argsort(-scores, kind="stable"):
+            if len(chosen) == k or scores[i] == NEG:
                 break
             if int(i) not in taken:
                 chosen.append(int(i))
-    return [((int(starts[i]), int(ends[i])), float(scores[i])) for i in chosen]
+    return [((int(starts[i]), int(i) - 1), float(scores[i])) for i in chosen]
 
 
 def topk_segments(S, b, k: int = 5, min_len=1, max_len=None, skip_penalty=None, iou_suppress: float = 0.5,
@@ -547,7 +564,7 @@ def topk_segments(S, b, k: int = 5, min_len=1, max_len=None, skip_penalty=None, 
     for step in range(k_steps):
         best, L = _window_max(F[step] - P[step], int(lo[step]), int(hi[step]), d, want_arg=True)
         scores = best + P[step] + B[step + 1] + base       # step ends at chunk j - 1
-        out.append(_nms(j_all - L, j_all - 1, scores, k, iou_suppress))
+        out.append(_nms(j_all - L, scores, k, iou_suppress))
     return out
 
 
@@ -559,7 +576,7 @@ def _own_ranking(S, b, k, min_len, max_len, iou_suppress) -> list[list[tuple[Spa
     out = []
     for step in range(S.shape[0]):
         T, L = _window_max(-P[step], int(lo[step]), int(hi[step]), want_arg=True)
-        out.append(_nms(j_all - L, j_all - 1, T + P[step] + b.sum(), k, iou_suppress))
+        out.append(_nms(j_all - L, T + P[step] + b.sum(), k, iou_suppress))
     return out
 
 
@@ -597,7 +614,7 @@ def align(S, aligner: str = "dp", background="percentile", background_value: flo
         alts = topk_segments(S, b, top_k, min_len, max_len, skip_penalty, iou_suppress, duration_score)
     for k, seg in enumerate(result.segments):
         if seg is not None and (not alts[k] or alts[k][0][0] != seg):
-            own = (seg, alts[k][0][1] if alts[k] else result.score)
+            own = (seg, alts[k][0][1] if aligner == "unordered" else result.score)
             rest = [a for a in alts[k] if iou((seg[0], seg[1] + 1), (a[0][0], a[0][1] + 1)) <= iou_suppress]
             alts[k] = [own] + rest[: top_k - 1]
     result.alternatives = alts
@@ -658,7 +675,7 @@ def predict_queries(video, S_steps, S_substeps=None, *, substep_mode: str = DEFA
         return out
     row_of = {q.query_idx: i for i, q in enumerate(subs)}
     n = S_steps.shape[1]
-    min_len = int(np.max(align_kwargs.get("min_len", 1) or 1))
+    min_len = int(np.min(align_kwargs.get("min_len", 1) or 1))
     for k, step in enumerate(steps):
         children = video.substeps_of(step)
         if not children:
@@ -682,6 +699,11 @@ def predict_queries(video, S_steps, S_substeps=None, *, substep_mode: str = DEFA
 def _relaxed(kwargs: dict, k: int, n: int) -> dict:
     """Alignment settings for a sub-problem: min_len lowered if the steps would not fit."""
     kwargs = dict(kwargs)
+    # per-step bounds belong to the steps; sub-problems use their loosest scalar version
+    if np.ndim(kwargs.get("min_len", 1)):
+        kwargs["min_len"] = int(np.min(kwargs["min_len"]))
+    if kwargs.get("max_len") is not None and np.ndim(kwargs["max_len"]):
+        kwargs["max_len"] = int(np.max(kwargs["max_len"]))
     min_len = kwargs.get("min_len", 1) or 1
     if kwargs.get("skip_penalty") is None and k * int(np.max(min_len)) > n:
         kwargs["min_len"] = 1
@@ -691,11 +713,12 @@ def _relaxed(kwargs: dict, k: int, n: int) -> dict:
 
 
 def select_substep_mode(videos, S_steps: dict, S_substeps: dict, *, metric: str = "R1@0.3",
-                        **predict_kwargs) -> tuple[str, dict[str, dict]]:
+                        offsets: dict | None = None, **predict_kwargs) -> tuple[str, dict[str, dict]]:
     """Score both substep modes on labelled ``videos`` (val, never test) and pick the better.
 
-    ``S_steps``/``S_substeps`` map ``video_uid`` to similarity matrices. Returns the mode
-    with the higher ``metric`` on substep queries (ties: the default ``"parent"``) and,
+    ``S_steps``/``S_substeps`` map ``video_uid`` to similarity matrices and ``offsets`` to
+    the chunk index of their first column (default: ``chunk_offset``, else 0). Returns the
+    mode with the higher ``metric`` on substep queries (ties: the default ``"parent"``) and,
     per mode, :func:`vtkit.metrics.score` on those substep queries.
     """
     from vtkit.metrics import score
@@ -703,14 +726,17 @@ def select_substep_mode(videos, S_steps: dict, S_substeps: dict, *, metric: str 
     queries = [q for v in videos for q in v.substeps]
     if not queries:
         return DEFAULT_SUBSTEP_MODE, {}
+    default_offset = predict_kwargs.pop("chunk_offset", 0)
+    predict_kwargs.pop("substep_mode", None)
     results = {}
     for mode in SUBSTEP_MODES:
         preds = {}
         for v in videos:
             if not v.substeps:
                 continue
+            offset = (offsets or {}).get(v.video_uid, default_offset)
             windows = predict_queries(v, S_steps[v.video_uid], S_substeps[v.video_uid], substep_mode=mode,
-                                      **predict_kwargs)
+                                      chunk_offset=offset, **predict_kwargs)
             preds.update({(v.video_uid, v.annotation_uid, i): w for i, w in windows.items()})
         results[mode] = score(preds, queries, breakdown=False)
     alt = "video" if DEFAULT_SUBSTEP_MODE == "parent" else "parent"

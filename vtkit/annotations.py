@@ -336,24 +336,30 @@ def _repeated_in_video(video: Video) -> int:
 
 
 def _coverage(ann: Annotations) -> float:
-    """Fraction of goal time covered by at least one step (union of step windows)."""
-    covered = total = 0.0
-    for v in ann.videos:
-        total += v.end_time - v.start_time
-        spans = sorted((max(q.start, v.start_time), min(q.end, v.end_time)) for q in v.steps)
-        cur_s = cur_e = None
-        for s, e in spans:
-            if e <= s:
-                continue
-            if cur_e is None or s > cur_e:
-                if cur_e is not None:
-                    covered += cur_e - cur_s
-                cur_s, cur_e = s, e
-            else:
-                cur_e = max(cur_e, e)
-        if cur_e is not None:
-            covered += cur_e - cur_s
+    """Fraction of all goal time covered by at least one step."""
+    total = sum(v.end_time - v.start_time for v in ann.videos)
+    covered = sum(video_coverage(v) * (v.end_time - v.start_time) for v in ann.videos)
     return covered / total if total else 0.0
+
+
+def video_coverage(video: Video) -> float:
+    """Fraction of the video's goal segment covered by at least one step (union of windows)."""
+    if video.start_time is None or video.end_time <= video.start_time:
+        return 0.0
+    covered, cur_s, cur_e = 0.0, None, None
+    spans = sorted((max(q.start, video.start_time), min(q.end, video.end_time)) for q in video.steps)
+    for s, e in spans:
+        if e <= s:
+            continue
+        if cur_e is None or s > cur_e:
+            if cur_e is not None:
+                covered += cur_e - cur_s
+            cur_s, cur_e = s, e
+        else:
+            cur_e = max(cur_e, e)
+    if cur_e is not None:
+        covered += cur_e - cur_s
+    return covered / (video.end_time - video.start_time)
 
 
 def format_summary(s: dict[str, Any]) -> str:

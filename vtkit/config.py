@@ -76,7 +76,7 @@ class Config:
     min_len: int = 1
     max_len: Optional[int] = None
     skip_penalty: Optional[float] = None
-    dfs_node_budget: int = 2_000_000
+    dfs_node_budget: int = 500_000
     substep_mode: str = "best"
     top_k: int = 5
 

@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import math
 import os
+import pickle
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -101,10 +102,13 @@ def _read_tensor_file(path: Path, video=None):
         with warnings.catch_warnings():  # torch warns about the pickle protocol of files it then refuses
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
             obj = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as err:  # UnpicklingError (refused globals), RuntimeError/EOFError (corrupt), ...
+    except pickle.UnpicklingError:  # weights_only refused a global: code that would have run on load
+        raise VtkitError(f"{_video(video)}refused: the file holds Python objects other than tensors (loading it "
+                         "could run code); save plain tensors with torch.save(tensor, path)", path=path) from None
+    except Exception as err:  # RuntimeError/EOFError (truncated or not a torch file), ...
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-        raise VtkitError(f"{_video(video)}not a plain tensor file; the safe loader refused it "
-                         f"({type(err).__name__}: {first[:160]})", path=path) from None
+        raise VtkitError(f"{_video(video)}not a readable tensor file ({type(err).__name__}: {first[:120]})",
+                         path=path) from None
     if not isinstance(obj, torch.Tensor):
         raise VtkitError(f"{_video(video)}file holds a {type(obj).__name__}, expected a tensor", path=path)
     if not obj.is_floating_point():

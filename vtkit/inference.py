@@ -54,12 +54,28 @@ class StepSegment:
 # --------------------------------------------------------------------------- model
 
 
+def resolve_device(name: str = "auto") -> str:
+    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise VtkitError("device='cuda' but no CUDA GPU is visible (install a CUDA build of torch, see README)",
+                         field="device")
+    return name
+
+
 def load_model(checkpoint: str | Path | None = None, cfg: Config | None = None, feature_dim: int | None = None):
-    """``(model, cfg)``: the trained model of ``checkpoint``, or untrained towers (zero-shot)."""
+    """``(model, cfg)``: the trained model of ``checkpoint``, or untrained towers (zero-shot).
+
+    The model is put on ``cfg.device`` (``auto``: the GPU when there is one).
+    """
+    device = resolve_device(cfg.device if cfg is not None else "auto")
     if checkpoint is not None:
         from vtkit.train import load_checkpoint
 
-        model, state = load_checkpoint(checkpoint)
+        model, state = load_checkpoint(checkpoint, device)
         saved = Config.from_dict(state["config"], source=str(checkpoint))
         if cfg is not None and cfg.chunk_seconds != saved.chunk_seconds:
             raise VtkitError(f"the checkpoint was trained with chunk_seconds={saved.chunk_seconds} but the run uses "
@@ -75,7 +91,7 @@ def load_model(checkpoint: str | Path | None = None, cfg: Config | None = None, 
     torch.manual_seed(cfg.seed)
     warnings.warn("no checkpoint given: using the untrained (zero-shot) towers; train one with notebook 02 "
                   "or `vtkit train` for meaningful segments", stacklevel=2)
-    return DualEncoder.from_config(cfg, feature_dim).eval(), cfg
+    return DualEncoder.from_config(cfg, feature_dim).to(device).eval(), cfg
 
 
 # --------------------------------------------------------------------------- one video
@@ -162,8 +178,8 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
         labelled = [v for v in videos if v.video_uid in sims]
         best_mode, _ = select_substep_mode(labelled, {u: s[0] for u, s in sims.items()},
                                            {u: s[1] for u, s in sims.items()},
-                                           **{k: v for k, v in _align_kwargs(cfg, "dp").items() if k != "substep_mode"},
-                                           chunk_offset=0)
+                                           offsets={u: s[2] for u, s in sims.items()},
+                                           **{k: v for k, v in _align_kwargs(cfg, "dp").items() if k != "substep_mode"})
     for aligner in aligners:
         for video in videos:
             if video.video_uid not in sims:
@@ -175,6 +191,42 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
             for q in video.queries:
                 out[aligner][q.key] = windows[q.query_idx]
     return SplitPredictions(out, sims, skipped, fallbacks)
+
+
+def step_spans(video: Video, sims_entry, cfg: Config, aligner: str) -> list[list[tuple[int, int]]]:
+    """Each step's ranked chunk spans (video chunk indices) under ``aligner``."""
+    S_steps, S_subs, offset = sims_entry
+    windows = predict_video(S_steps, S_subs, offset, video, cfg, aligner)
+    return [[seconds_to_chunks(s, e, cfg.chunk_seconds) for s, e in windows[q.query_idx]] for q in video.steps]
+
+
+def explorer_callback(annotations: Annotations, sims: dict, cfg: Config):
+    """The ``compute`` callback of :func:`vtkit.widgets.explore` for a split's similarities."""
+
+    def compute(video_uid: str, aligner: str, background: str, background_value: float) -> dict:
+        video = annotations.video(video_uid)
+        ranked = step_spans(video, sims[video_uid], cfg.replace(background=background,
+                                                                background_value=background_value), aligner)
+        return {"S": sims[video_uid][0], "gt_spans": [q.chunk_span(cfg.chunk_seconds) for q in video.steps],
+                "segments": {aligner: [spans[0] for spans in ranked]}, "topk": ranked,
+                "step_labels": [q.description for q in video.steps], "chunk_seconds": cfg.chunk_seconds,
+                "first_chunk": sims[video_uid][2]}
+
+    return compute
+
+
+def positive_negative(sims: dict, videos: Sequence[Video], chunk_seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """Step-to-chunk similarities inside (positive) and outside (negative) each step's ground truth."""
+    pos, neg = [], []
+    for video in videos:
+        S, _, first = sims[video.video_uid]
+        inside = np.zeros(S.shape, dtype=bool)
+        for k, q in enumerate(video.steps):
+            a, b = q.chunk_span(chunk_seconds)
+            inside[k, max(a - first, 0): max(b - first + 1, 0)] = True
+        pos.append(S[inside])
+        neg.append(S[~inside])
+    return np.concatenate(pos), np.concatenate(neg)
 
 
 def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = None, aligner: str = "dp",
@@ -221,16 +273,26 @@ def _window(row: np.ndarray, span, chunk_seconds: float) -> dict:
 
 
 def _occurrences(S, result, k: int, count: int, top_k: int, kwargs: dict):
-    """Top windows of step ``k`` with non-overlapping suppression, for a step of several segments."""
-    from vtkit.align import background_vector, topk_segments
+    """Windows of step ``k`` when it stands for ``count`` segments.
+
+    The first is the aligner's; windows 2..count are the step's best remaining windows by its
+    own gain over the background, never overlapping an earlier one; the rest are its ranked
+    alternatives.
+    """
+    from vtkit.align import align_unordered, background_vector
 
     b = background_vector(S, kwargs.get("background", "percentile"), kwargs.get("background_value", 50.0))
-    alts = topk_segments(S, b, top_k, kwargs.get("min_len", 1), kwargs.get("max_len"), kwargs.get("skip_penalty"),
-                         iou_suppress=0.0)[k]
-    spans = [span for span, _ in alts]
-    first = result.spans(k, 1)
-    if first and first[0] not in spans:
-        spans = first + spans
+    spans = list(result.spans(k, 1))
+    row = np.asarray(S[k], dtype=np.float64).copy()
+    blocked = -1e9 - np.abs(row).max()  # finite: a window through an earlier occurrence never wins
+    while spans and len(spans) < min(count, top_k):
+        for s, e in spans:
+            row[s: e + 1] = blocked
+        span = align_unordered(row[None], b, kwargs.get("min_len", 1), kwargs.get("max_len")).segments[0]
+        if span is None or row[span[0]: span[1] + 1].min() == blocked:
+            break  # no room left for another occurrence
+        spans.append(span)
+    spans += [sp for sp in result.spans(k, top_k) if sp not in spans]
     return spans[:top_k]
 
 

@@ -20,6 +20,7 @@ from vtkit.errors import VtkitError
 
 THRESHOLDS = (0.3, 0.5)
 KS = (1, 5)
+METRIC_NAMES = ("R1@0.3", "R1@0.5", "R5@0.3", "R5@0.5", "mIoU")  # the headline metrics, in report order
 Key = tuple[str, str, int]
 
 
@@ -76,7 +77,7 @@ def score(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds: It
 
     ``predictions`` maps ``Query.key`` (clip_uid, annotation_uid, query_idx) to ranked windows
     in seconds. With ``breakdown``, ``"by_level"`` (step / substep) and ``"by_relevance"``
-    (essential / optional / irrelevant / unsure / missing) hold the same metrics per group.
+    (essential / optional / irrelevant / unsure / unlabelled) hold the same metrics per group.
     """
     thresholds, ks = tuple(thresholds), tuple(ks)
     queries = list(queries)
@@ -86,7 +87,7 @@ def score(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds: It
         for name, attr in (("by_level", "level"), ("by_relevance", "is_relevant")):
             groups = defaultdict(list)
             for i, q in enumerate(queries):
-                groups[getattr(q, attr) or "missing"].append(i)
+                groups[getattr(q, attr) or "unlabelled"].append(i)
             out[name] = {g: _summarise(table[idx], thresholds, ks) for g, idx in sorted(groups.items())}
     return out
 
@@ -136,6 +137,9 @@ def cli_evaluate(argv: list[str]) -> int:
     parser.add_argument("predictions", help="predictions JSON in the challenge submission format")
     parser.add_argument("annotations", help="GoalStep annotation JSON with times (e.g. goalstep_valid.json)")
     parser.add_argument("--json", action="store_true", help="print one JSON object with the overall metrics")
+    parser.add_argument("--top-k", type=int, default=max(KS), choices=sorted(KS),
+                        help="windows each prediction must have (default 5; 1 for top-1-only files, "
+                             "which are then scored for R1 and mIoU only)")
     args = parser.parse_args(argv)
     from vtkit.annotations import load_annotations
     from vtkit.submission import read_predictions
@@ -143,12 +147,13 @@ def cli_evaluate(argv: list[str]) -> int:
     ann = load_annotations(args.annotations)
     if not ann.has_times:
         raise VtkitError("annotations have no times (test split); cannot score", path=args.annotations)
-    preds = read_predictions(args.predictions, ann, k=1)
+    preds = read_predictions(args.predictions, ann, k=args.top_k)
     queries = ann.queries()
-    result = score(preds, queries)
+    ks = tuple(k for k in KS if k <= args.top_k)
+    result = score(preds, queries, ks=ks)
     missing = missing_predictions(preds, queries)
     if args.json:
-        flat = {n: result[n] for n in [metric_name(k, t) for k in KS for t in THRESHOLDS] + ["mIoU", "queries"]}
+        flat = {n: result[n] for n in [metric_name(k, t) for k in ks for t in THRESHOLDS] + ["mIoU", "queries"]}
         json.dump(flat, sys.stdout)
         sys.stdout.write("\n")
         if missing:

@@ -30,11 +30,12 @@ from typing import Any, Optional
 from vtkit.config import PATH_FIELDS, Config, parse_overrides
 from vtkit.errors import VtkitError
 from vtkit.io import atomic_open, atomic_path, read_json, write_json, write_text
+from vtkit.metrics import METRIC_NAMES
 
 KERNEL_NAME = "python3"
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]  # keeps the kernel's start-up notices off the terminal
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
-METRIC_COLUMNS = ("R1@0.3", "R1@0.5", "R5@0.3", "R5@0.5", "mIoU")
+METRIC_COLUMNS = METRIC_NAMES
 SWEEP_METRIC = "R1@0.3"
 VERSIONED_PACKAGES = ("vtkit", "torch", "transformers", "numpy", "papermill")
 RUN_FORMAT = 1

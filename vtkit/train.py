@@ -122,11 +122,18 @@ def _gather_rows(local: torch.Tensor, size: int, world: int) -> torch.Tensor:
     return torch.stack(all_gather(padded), dim=1).reshape(m * world, *local.shape[1:])[:size]
 
 
+def _rows(table: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+    """``table[ids]`` as a one-hot matmul: plain indexing's backward adds rows in thread order on CPU, so
+    results would vary in the last bits from run to run; a matmul is reproducible (and cheap here)."""
+    return torch.nn.functional.one_hot(ids, len(table)).to(table.dtype) @ table
+
+
 def batch_loss(model, batch: dict, texts: list[str], loss_name: str, global_positive: torch.Tensor | None = None,
                world: int = 1) -> torch.Tensor:
     """This rank's share of the loss of a global batch (the whole loss when ``world == 1``).
 
-    ``global_positive``: the positive text ids of the whole global batch (default: this batch's).
+    ``global_positive``: the positive text ids of the whole global batch (default: this batch's). Rows with
+    positive id -1 (background chunks) are left out, as the losses do.
     """
     positive = batch["positive"]
     global_positive = positive if global_positive is None else global_positive
@@ -134,23 +141,26 @@ def batch_loss(model, batch: dict, texts: list[str], loss_name: str, global_posi
     if loss_name == "clip":
         if world > 1:
             video, positive = _gather_rows(video, len(global_positive), world), global_positive
+        keep = (positive >= 0).to(model.device)
         ids = torch.unique(positive[positive >= 0])
         if not len(ids):   # only background rows: nothing to contrast
             return video.sum() * 0.0
         table = model.encode_text([texts[i] for i in ids.tolist()])
-        text = table[torch.searchsorted(ids, positive.clamp_min(0)).clamp_max(len(ids) - 1).to(model.device)]
-        return ClipLoss()(video, text, model.scale(), text_ids=positive.to(model.device)) / world
+        text = _rows(table, torch.searchsorted(ids, positive.clamp_min(0)).clamp_max(len(ids) - 1).to(model.device))
+        return ClipLoss()(video[keep], text[keep], model.scale(), text_ids=positive.to(model.device)[keep]) / world
     negatives = batch["negatives"]
-    every = torch.cat([positive, negatives.reshape(-1)])
-    ids = torch.unique(every[every >= 0])
+    if (negatives < 0).any():
+        raise VtkitError("negative text ids must be >= 0", field="negatives")
+    keep = positive >= 0
+    kept, kept_global = int(keep.sum()), int((global_positive >= 0).sum())
+    if not kept:
+        return video.sum() * 0.0
+    positive, negatives, video = positive[keep], negatives[keep], video[keep.to(model.device)]
+    ids = torch.unique(torch.cat([positive, negatives.reshape(-1)]))
     table = model.encode_text([texts[i] for i in ids.tolist()])
-
-    def remap(t):  # dataset text ids -> rows of the table; -1 (background / padding) stays -1
-        return torch.where(t >= 0, torch.searchsorted(ids, t.contiguous()), t).to(model.device)
-
-    loss = InfoNCELoss()(video, remap(positive), remap(negatives), model.scale(), text_table=table)
-    kept, kept_global = int((positive >= 0).sum()), int((global_positive >= 0).sum())
-    return loss * (kept / kept_global) if kept_global else loss
+    pos = _rows(table, torch.searchsorted(ids, positive).to(model.device))
+    neg = _rows(table, torch.searchsorted(ids, negatives.contiguous()).to(model.device))
+    return InfoNCELoss()(video, pos, neg, model.scale()) * (kept / kept_global)
 
 
 # ---------------------------------------------------------------------------------------- validation

@@ -1,0 +1,178 @@
+"""Ego4D GoalStep step-grounding challenge files: write, read back, check offline.
+
+Format::
+
+    {"version": "1.0", "challenge": "ego4d_goalstep_challenge",
+     "results": [{"clip_uid", "annotation_uid", "query_idx", "predicted_times": [[start, end], ... 5]}]}
+
+Predictions inside the kit are a mapping ``(clip_uid, annotation_uid, query_idx)`` (the
+``Query.key`` of :mod:`vtkit.annotations`) to ranked windows in seconds.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from vtkit.errors import VtkitError
+from vtkit.io import read_json, write_json
+
+VERSION = "1.0"
+CHALLENGE = "ego4d_goalstep_challenge"
+TOP_K = 5
+MAX_LISTED = 20
+Key = tuple[str, str, int]
+
+
+def write_submission(path: str | Path, predictions: Mapping[Key, Sequence]) -> Path:
+    """Write ``predictions`` (key -> ranked windows in seconds) as a challenge file, atomically."""
+    results = []
+    for (clip_uid, annotation_uid, query_idx), windows in predictions.items():
+        times = [[float(s), float(e)] for s, e in windows]
+        results.append({"clip_uid": clip_uid, "annotation_uid": annotation_uid, "query_idx": int(query_idx),
+                        "predicted_times": times})
+    return write_json(path, {"version": VERSION, "challenge": CHALLENGE, "results": results}, indent=None)
+
+
+def _record_problems(i: int, rec: Any, k: int) -> tuple[Key | None, list[tuple[float, float]] | None, list[str]]:
+    """Parse one result record: (key or None if the ids are bad, valid windows, problems naming it)."""
+    if not isinstance(rec, dict):
+        return None, None, [f"results[{i}]: must be an object, got {type(rec).__name__}"]
+    ids = ", ".join(f"{f}={rec.get(f)!r}" for f in ("clip_uid", "annotation_uid", "query_idx") if f in rec)
+    where = f"results[{i}] ({ids})" if ids else f"results[{i}]"
+    problems = []
+    for f in ("clip_uid", "annotation_uid"):
+        if not isinstance(rec.get(f), str):
+            problems.append(f"{where}: {f} missing or not a string")
+    qi = rec.get("query_idx")
+    if isinstance(qi, bool) or not isinstance(qi, int):
+        problems.append(f"{where}: query_idx missing or not an integer")
+    ids_ok = not problems
+    times = rec.get("predicted_times")
+    windows: list[tuple[float, float]] = []
+    if not isinstance(times, list):
+        problems.append(f"{where}: predicted_times missing or not a list")
+    else:
+        if len(times) < k:
+            problems.append(f"{where}: {len(times)} predicted windows, expected {k}")
+        for j, w in enumerate(times):
+            if (not isinstance(w, (list, tuple)) or len(w) != 2
+                    or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in w)):
+                problems.append(f"{where}: predicted_times[{j}] must be [start, end] numbers, got {w!r}")
+                continue
+            if not all(math.isfinite(x) for x in w):
+                problems.append(f"{where}: predicted_times[{j}] is not finite: {w!r}")
+                continue
+            windows.append((float(w[0]), float(w[1])))
+    key = (rec["clip_uid"], rec["annotation_uid"], qi) if ids_ok else None
+    return key, windows, problems
+
+
+def _results(data: Any, path) -> list:
+    if not isinstance(data, dict) or not isinstance(data.get("results"), list):
+        raise VtkitError("expected a JSON object with a 'results' list", path=path, field="results")
+    return data["results"]
+
+
+def read_predictions(path: str | Path, annotations, k: int = TOP_K) -> dict[Key, list[tuple[float, float]]]:
+    """Read a challenge file into ``{key: windows}``; the first bad record is a one-line VtkitError.
+
+    Errors name the record (index and ids): unknown ids, missing fields, fewer than ``k``
+    windows, start after end, non-finite numbers, a query answered twice.
+    """
+    known = annotations.key_index()
+    out: dict[Key, list[tuple[float, float]]] = {}
+    for i, rec in enumerate(_results(read_json(path, "predictions"), path)):
+        key, windows, problems = _record_problems(i, rec, k)
+        if problems or key is None:
+            raise VtkitError(problems[0], path=path)
+        where = f"results[{i}] (clip_uid={key[0]!r}, annotation_uid={key[1]!r}, query_idx={key[2]!r})"
+        if key not in known:
+            raise VtkitError(f"{where}: unknown query (not in {Path(annotations.path).name})", path=path)
+        if key in out:
+            raise VtkitError(f"{where}: query answered more than once", path=path)
+        for j, (s, e) in enumerate(windows):
+            if s > e:
+                raise VtkitError(f"{where}: predicted_times[{j}] starts after it ends: [{s}, {e}]", path=path)
+        out[key] = windows
+    return out
+
+
+def check_submission(path: str | Path, annotations, video_lengths: Mapping[str, float] | None = None) -> list[str]:
+    """Every problem that would make the challenge server reject or misread the file.
+
+    Checks the schema, ``version`` and ``challenge``, that every query is answered exactly
+    once with exactly 5 finite windows, ``start < end``, no unknown ids, and, for videos in
+    ``video_lengths`` (seconds), that windows lie inside ``[0, length]``.
+    """
+    try:
+        data = read_json(path, "submission")
+    except VtkitError as err:
+        return [str(err)]
+    if not isinstance(data, dict):
+        return [f"top level must be an object, got {type(data).__name__}"]
+    problems = []
+    if data.get("version") != VERSION:
+        problems.append(f"version must be {VERSION!r}, got {data.get('version')!r}")
+    if data.get("challenge") != CHALLENGE:
+        problems.append(f"challenge must be {CHALLENGE!r}, got {data.get('challenge')!r}")
+    if not isinstance(data.get("results"), list):
+        return problems + ["results missing or not a list"]
+    known = annotations.key_index()
+    lengths = dict(video_lengths or {})
+    answered: dict[Key, int] = {}
+    for i, rec in enumerate(data["results"]):
+        key, windows, rec_problems = _record_problems(i, rec, TOP_K)
+        problems += rec_problems
+        if key is None:
+            continue
+        where = f"results[{i}] (clip_uid={key[0]!r}, annotation_uid={key[1]!r}, query_idx={key[2]!r})"
+        if key not in known:
+            problems.append(f"{where}: unknown query")
+        elif key in answered:
+            problems.append(f"{where}: query already answered by results[{answered[key]}]")
+        else:
+            answered[key] = i
+        if len(windows) > TOP_K:
+            problems.append(f"{where}: {len(windows)} predicted windows, expected {TOP_K}")
+        length = lengths.get(key[0])
+        for j, (s, e) in enumerate(windows):
+            if not s < e:
+                problems.append(f"{where}: predicted_times[{j}] must have start < end, got [{s}, {e}]")
+            if s < 0 or (length is not None and e > length + 1e-6):
+                bound = f"[0, {length}]" if length is not None else "[0, ...)"
+                problems.append(f"{where}: predicted_times[{j}] [{s}, {e}] lies outside the video {bound}")
+    missing = [key for key in known if key not in answered]
+    if missing:
+        shown = ", ".join(f"{c}/{q}" for c, _, q in missing[:3])
+        problems.append(f"{len(missing)} of {len(known)} queries have no answer (e.g. {shown})")
+    return problems
+
+
+def cli_check_submission(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="vtkit check-submission",
+                                     description="Validate a GoalStep challenge submission offline.")
+    parser.add_argument("submission", help="submission JSON")
+    parser.add_argument("annotations", help="the annotation file it answers (val format or test-split format)")
+    parser.add_argument("--video-lengths", metavar="FILE.json",
+                        help="JSON object video_uid -> length in seconds; windows must lie inside")
+    args = parser.parse_args(argv)
+    from vtkit.annotations import load_annotations
+
+    ann = load_annotations(args.annotations)
+    lengths = None
+    if args.video_lengths:
+        lengths = read_json(args.video_lengths, "video lengths")
+        if not isinstance(lengths, dict) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in lengths.values()):
+            raise VtkitError("expected a JSON object video_uid -> seconds", path=args.video_lengths)
+    problems = check_submission(args.submission, ann, lengths)
+    for line in problems[:MAX_LISTED]:
+        print(line)
+    if len(problems) > MAX_LISTED:
+        print(f"... and {len(problems) - MAX_LISTED} more problems")
+    if problems:
+        return 1
+    print(f"OK: {len(ann.key_index())} queries")
+    return 0
