@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(BIN)/vtkit run --out reports/sample
+	$(BIN)/vtkit run --out reports/sample --publish README.md
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -1,16 +1,21 @@
-"""Alignment timings: DP vs DFS vs brute force, DP at GoalStep sizes, top-5 max-marginals, DFS reach.
+"""Alignment timings and memory: DP vs DFS vs brute force, DP at GoalStep sizes, top-5
+max-marginals, peak memory, DFS reach.
 
 Run: ``python bench/bench_align.py [--repeats 15]``. Times are medians over repeats.
 Similarities are synthetic: each step prefers its own stretch of the video (in order) plus noise.
+Peak memory is measured with ``tracemalloc`` (numpy reports its array buffers to it), each case in
+a fresh thread so the aligner's per-thread work arrays are counted as new allocations.
 """
 from __future__ import annotations
 
 import argparse
+import threading
 import time
+import tracemalloc
 
 import numpy as np
 
-from vtkit.align import align_dfs, align_dp, topk_segments
+from vtkit.align import align, align_dfs, align_dp, topk_segments
 from vtkit.errors import VtkitError
 
 
@@ -30,6 +35,23 @@ def median_ms(fn, repeats: int) -> float:
         fn()
         times.append(time.perf_counter() - t)
     return 1e3 * float(np.median(times))
+
+
+def peak_mib(fn) -> float:
+    """Peak traced memory (MiB) of ``fn()`` run in a fresh thread, above what was allocated before."""
+    def run():
+        tracemalloc.start()
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        fn()
+        peak[0] = tracemalloc.get_traced_memory()[1] - base
+        tracemalloc.stop()
+
+    peak = [0]
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    return peak[0] / 2**20
 
 
 def brute_force(S, b):
@@ -77,6 +99,20 @@ def main() -> None:
             dp = median_ms(lambda: align_dp(S, b, 1, max_len), r)
             top = median_ms(lambda: topk_segments(S, b, 5, 1, max_len), max(3, r // 3))
             print(f"{K:>4}{N:>6}{str(max_len):>8}{dp:>9.2f}{1e6 * dp / (K * N):>9.0f}{top:>10.2f}{top / dp:>7.1f}")
+
+    print("\nPeak memory (tracemalloc; each peak includes making S): DP, top-5 max-marginals, align(dp, top_k=5);"
+          " B/cell = align peak / (K*N)")
+    print(f"{'K':>4}{'N':>6}{'max_len':>8}{'S MiB':>8}{'DP MiB':>8}{'top-5 MiB':>10}{'align MiB':>10}"
+          f"{'B/cell':>8}")
+    peak_mib(lambda: align(similarity(8, 50), "dp"))    # warm-up: first-call allocations are not the aligner's
+    for K, N in [(45, 900), (89, 1800), (178, 3600)]:
+        for max_len in (None, 60):
+            s_mib = similarity(K, N).nbytes / 2**20
+            dp = peak_mib(lambda: align_dp(similarity(K, N), 0.0, 1, max_len))
+            top = peak_mib(lambda: topk_segments(similarity(K, N), 0.0, 5, 1, max_len))
+            full = peak_mib(lambda: align(similarity(K, N), "dp", max_len=max_len, top_k=5))
+            per_cell = full * 2**20 / (K * N)
+            print(f"{K:>4}{N:>6}{str(max_len):>8}{s_mib:>8.1f}{dp:>8.1f}{top:>10.1f}{full:>10.1f}{per_cell:>8.0f}")
 
     print("\nDFS reach within the default budget of 2,000,000 nodes (unbounded lengths)")
     print(f"{'K':>4}{'N':>6}{'noise':>7}{'nodes':>10}{'DFS ms':>10}{'DP ms':>8}")

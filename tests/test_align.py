@@ -306,3 +306,23 @@ def test_topk_alternatives_are_suppressed_then_filled():
     # two chunks: one candidate per end chunk; suppression keeps one, filling adds the other
     alts = topk_segments(np.array([[1.0, 2.0]]), np.zeros(2), 5)[0]
     assert alts == [((0, 1), 3.0), ((0, 0), 1.0)]
+
+
+def test_predict_queries_with_more_steps_than_chunks():
+    """Real videos can hold more steps than chunks: every step still gets windows inside the video."""
+    from vtkit.annotations import Query, Video
+
+    video = Video("v", None, None, None, None)
+    video.queries += [Query("v", "v", i, "step", f"q{i}", None, None, i, None) for i in range(5)]
+    S = np.eye(5)[:, :3] * 2.0 - 1.0        # steps 0..2 each prefer their own chunk; steps 3, 4 nothing
+    out = predict_queries(video, S, top_k=5, chunk_seconds=2.0, background="constant", background_value=0.0)
+    assert sorted(out) == [0, 1, 2, 3, 4]
+    assert [out[i][0] for i in range(3)] == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)]
+    assert all(len(w) == 5 and all(0.0 <= s < e <= 6.0 for s, e in w) for w in out.values())
+    # min_len that cannot fit (3 steps x 2 chunks > 5) is lowered rather than failing; per-step bounds that
+    # fit are kept for the steps
+    out = predict_queries(video, np.zeros((5, 5)), top_k=1, min_len=2)
+    assert len(out) == 5
+    ok = predict_queries(video, np.zeros((5, 12)), top_k=1, min_len=np.array([3, 2, 2, 2, 2]),
+                         background="constant", background_value=-1.0)
+    assert ok[0][0][1] - ok[0][0][0] >= 6.0

@@ -2,6 +2,7 @@
 import copy
 import math
 import shutil
+import warnings
 
 import numpy as np
 import pytest
@@ -58,6 +59,15 @@ def test_similarity_is_batched_cosine(minilm):
             F.normalize(model.video_proj(model.video_adapter(feats)), dim=-1).T
     np.testing.assert_allclose(model.similarity(feats, TEXTS, batch_size=4), want.numpy(), atol=1e-6)
     np.testing.assert_allclose(model.similarity(feats.numpy(), TEXTS, batch_size=100), want.numpy(), atol=1e-6)
+    read_only = feats.numpy().copy()
+    read_only.setflags(write=False)      # as a memory-mapped packed store returns
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # torch warns when it would share a non-writable array
+        np.testing.assert_allclose(model.similarity(read_only, TEXTS), want.numpy(), atol=1e-6)
+    with torch.autocast("cpu", dtype=torch.bfloat16):   # reduced precision output still comes back as float32
+        sim = model.similarity(feats, TEXTS)
+    assert sim.dtype == np.float32
+    np.testing.assert_allclose(sim, want.numpy(), atol=0.05)
 
 
 def test_context_window(minilm):

@@ -230,3 +230,39 @@ def test_write_report_without_metrics(tmp_path):
     page = write_report(run_dir).read_text()
     assert "<h1>vtkit run: x&lt;y</h1>" in page and "No metrics.json" in page and "No figures." in page
     assert '<td>01_a.ipynb</td><td>done</td><td class="num">1.5</td>' in page
+
+
+def test_killed_run_keeps_finished_notebooks_and_resume_skips_them(tmp_path):
+    """SIGKILL `vtkit run` (and its kernel) while the second notebook runs, then --resume."""
+    import os
+    import signal
+    import sys
+    import time
+
+    _make_inputs(tmp_path)
+    run_dir = tmp_path / "r"
+    run_dir.mkdir()
+    (run_dir / "SLOW").touch()
+    argv = [sys.executable, "-m", "vtkit", "run", "--notebooks", str(FIXTURES), "--out", "r"]
+    proc = subprocess.Popen(argv, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and not (run_dir / "executions.txt").is_file() or \
+                _executions(run_dir) != ["01_a", "02_b"]:
+            assert proc.poll() is None and time.time() < deadline, "run ended before it could be killed"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    first = nbformat.read(run_dir / "01_a.ipynb", as_version=4)  # complete and readable
+    assert first.cells and not (run_dir / "02_b.ipynb").exists() and not (run_dir / "report.html").exists()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert [e["status"] for e in record["notebooks"]][:1] == ["done"]
+
+    (run_dir / "SLOW").unlink()
+    done = subprocess.run(argv + ["--resume"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert _executions(run_dir) == ["01_a", "02_b", "02_b"]  # 01_a was not run again
+    assert (run_dir / "02_b.ipynb").is_file() and (run_dir / "report.html").is_file()
+    assert not list(run_dir.glob(".*.tmp"))

@@ -128,6 +128,23 @@ def test_interrupted_save_is_refused(run, tmp_path):
         read_checkpoint(folder / "best.safetensors")
 
 
+def test_damaged_checkpoint_is_one_line_error(run, tmp_path):
+    import shutil
+
+    cfg, result = run
+    folder = tmp_path / "ck"
+    shutil.copytree(result.last_checkpoint.parent, folder)
+    (folder / "last.optim.safetensors").write_bytes(b"\x00" * 5)      # truncated file
+    with pytest.raises(VtkitError, match=r"last\.optim\.safetensors: unreadable checkpoint file") as err:
+        read_checkpoint(folder / "last.json")
+    assert "\n" not in str(err.value)
+    state = json.loads((folder / "last.json").read_text())
+    del state["weights"]
+    (folder / "last.json").write_text(json.dumps(state))
+    with pytest.raises(VtkitError, match="last.json: checkpoint state lacks 'weights'"):
+        read_checkpoint(folder / "last.json")
+
+
 def test_determinism(run, tiny_samples, tmp_path):
     cfg, result = run
     again = train(cfg.replace(out_dir=str(tmp_path)), progress=False)

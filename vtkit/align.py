@@ -33,7 +33,7 @@ from typing import Sequence
 import numpy as np
 
 from vtkit.errors import VtkitError
-from vtkit.metrics import iou
+from vtkit.metrics import iou, score
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds
 
 ALIGNERS = ("dp", "dfs", "dropdtw", "unordered")
@@ -646,7 +646,9 @@ def predict_queries(video, S_steps, S_substeps=None, *, substep_mode: str = DEFA
     * ``"best"``: the mode passed as ``best_mode`` (choose it on labelled data with
       :func:`select_substep_mode`, never on test labels), else the default ``"parent"``.
 
-    ``align_kwargs`` go to :func:`align` (aligner, background, min_len, ...).
+    ``align_kwargs`` go to :func:`align` (aligner, background, min_len, ...), relaxed by
+    :func:`relaxed_settings` where the queries would not fit (e.g. more steps than chunks), so
+    every query gets windows.
     """
     best_mode = align_kwargs.pop("best_mode", None)
     mode = (best_mode or DEFAULT_SUBSTEP_MODE) if substep_mode == "best" else substep_mode
@@ -657,7 +659,8 @@ def predict_queries(video, S_steps, S_substeps=None, *, substep_mode: str = DEFA
     if S_steps.shape[0] != len(steps):
         raise VtkitError(f"{len(steps)} steps but {S_steps.shape[0]} similarity rows", field=video.video_uid)
     out: dict[int, list[tuple[float, float]]] = {}
-    step_result = align(S_steps, top_k=top_k, **align_kwargs)
+    n = S_steps.shape[1]
+    step_result = align(S_steps, top_k=top_k, **relaxed_settings(align_kwargs, len(steps), n, own_bounds=True))
     for k, q in enumerate(steps):
         out[q.query_idx] = _windows(step_result, k, top_k, chunk_offset, chunk_seconds)
     if not subs:
@@ -669,18 +672,17 @@ def predict_queries(video, S_steps, S_substeps=None, *, substep_mode: str = DEFA
         raise VtkitError(f"substep similarities must have shape ({len(subs)}, {S_steps.shape[1]}), "
                          f"got {S_sub.shape}", field=video.video_uid)
     if mode == "video":
-        sub_result = align(S_sub, top_k=top_k, **_relaxed(align_kwargs, len(subs), S_sub.shape[1]))
+        sub_result = align(S_sub, top_k=top_k, **relaxed_settings(align_kwargs, len(subs), n))
         for k, q in enumerate(subs):
             out[q.query_idx] = _windows(sub_result, k, top_k, chunk_offset, chunk_seconds)
         return out
     row_of = {q.query_idx: i for i, q in enumerate(subs)}
-    n = S_steps.shape[1]
-    min_len = int(np.min(align_kwargs.get("min_len", 1) or 1))
+    min_len = int(np.min(_min_len_or_1(align_kwargs)))
     for k, step in enumerate(steps):
         children = video.substeps_of(step)
         if not children:
             continue
-        s, e = step_result.spans(k, 1)[0]
+        s, e = (step_result.spans(k, 1) or [(0, n - 1)])[0]   # no feasible span at all: the whole range
         need = len(children) * min_len
         if e - s + 1 < need:  # widen around the parent until its substeps fit
             grow = need - (e - s + 1)
@@ -689,23 +691,35 @@ def predict_queries(video, S_steps, S_substeps=None, *, substep_mode: str = DEFA
             s = max(0, e - need + 1)
         rows = [row_of[c.query_idx] for c in children]
         sub_S = S_sub[rows, s: e + 1]
-        kwargs = _relaxed(align_kwargs, len(children), e - s + 1)
+        kwargs = relaxed_settings(align_kwargs, len(children), e - s + 1)
         result = align(sub_S, top_k=top_k, **kwargs)
         for i, c in enumerate(children):
             out[c.query_idx] = _windows(result, i, top_k, chunk_offset + s, chunk_seconds)
     return out
 
 
-def _relaxed(kwargs: dict, k: int, n: int) -> dict:
-    """Alignment settings for a sub-problem: min_len lowered if the steps would not fit."""
+def _min_len_or_1(kwargs: dict):
+    value = kwargs.get("min_len", 1)
+    return 1 if value is None else value
+
+
+def relaxed_settings(kwargs: dict, k: int, n: int, own_bounds: bool = False) -> dict:
+    """Alignment settings for ``k`` steps over ``n`` chunks that always admit an alignment.
+
+    Without a ``skip_penalty``, ``min_len`` drops to 1 when the steps would not fit at their
+    minimum lengths, and skipping becomes free when there are more steps than chunks (real
+    videos can have both). Per-step ``min_len``/``max_len`` are kept when ``own_bounds`` (they
+    belong to these ``k`` steps); a sub-problem (substeps) uses their loosest scalar version.
+    """
     kwargs = dict(kwargs)
-    # per-step bounds belong to the steps; sub-problems use their loosest scalar version
-    if np.ndim(kwargs.get("min_len", 1)):
-        kwargs["min_len"] = int(np.min(kwargs["min_len"]))
-    if kwargs.get("max_len") is not None and np.ndim(kwargs["max_len"]):
-        kwargs["max_len"] = int(np.max(kwargs["max_len"]))
-    min_len = kwargs.get("min_len", 1) or 1
-    if kwargs.get("skip_penalty") is None and k * int(np.max(min_len)) > n:
+    if not own_bounds:
+        if np.ndim(kwargs.get("min_len", 1)):
+            kwargs["min_len"] = int(np.min(kwargs["min_len"]))
+        if kwargs.get("max_len") is not None and np.ndim(kwargs["max_len"]):
+            kwargs["max_len"] = int(np.max(kwargs["max_len"]))
+    min_len = _min_len_or_1(kwargs)
+    need = k * min_len if np.ndim(min_len) == 0 else (np.sum(min_len) if np.size(min_len) == k else 0)
+    if kwargs.get("skip_penalty") is None and int(need) > n:
         kwargs["min_len"] = 1
         if k > n:
             kwargs["skip_penalty"] = 0.0
@@ -721,8 +735,6 @@ def select_substep_mode(videos, S_steps: dict, S_substeps: dict, *, metric: str 
     mode with the higher ``metric`` on substep queries (ties: the default ``"parent"``) and,
     per mode, :func:`vtkit.metrics.score` on those substep queries.
     """
-    from vtkit.metrics import score
-
     queries = [q for v in videos for q in v.substeps]
     if not queries:
         return DEFAULT_SUBSTEP_MODE, {}

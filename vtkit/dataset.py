@@ -360,18 +360,7 @@ class VideoTextAlignmentDataset(Dataset):
         n = len(self)
         if not -n <= i < n:
             raise IndexError(f"sample {i} out of range for a dataset of {n}")
-        i = int(i) % n
-        video, chunk = int(self.sample_video[i]), int(self.sample_chunk[i])
-        if self.context_window:
-            last = int(self.num_chunks[video]) - 1
-            rows = [self._row_start[video] + min(max(c, 0), last)
-                    for c in range(chunk - self.context_window, chunk + self.context_window + 1)]
-            features = torch.from_numpy(self._features.take(rows, axis=0))
-        else:
-            features = torch.from_numpy(self._features[int(self._row_start[video]) + chunk].copy())
-        negatives = torch.from_numpy(self._negatives(np.array([i], dtype=np.int64))[0])
-        return {"features": features, "positive": int(self.sample_positive[i]), "negatives": negatives,
-                "video": video, "chunk": chunk}
+        return Batch(self.get_batch([i]))[0]
 
     @staticmethod
     def collate(batch) -> dict[str, torch.Tensor]:

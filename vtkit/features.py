@@ -203,6 +203,8 @@ def _read_packed(root: Path, uid: str, chunk_seconds: float | None, mmap: bool =
         raise VtkitError(f"video {uid}: metadata {meta_path.name} missing beside {npy.name}; repack with "
                          "`vtkit pack`", path=meta_path)
     meta = read_json(meta_path, "feature metadata")
+    if not isinstance(meta, dict):
+        raise VtkitError(f"video {uid}: metadata must be a JSON object; repack with `vtkit pack`", path=meta_path)
     check_chunk_seconds(meta.get("chunk_seconds"), chunk_seconds, root)
     try:
         array = np.load(npy, mmap_mode="r" if mmap else None, allow_pickle=False)
@@ -256,12 +258,17 @@ def load_video_features(root: str | Path, video_uid: str, store: str = "auto",
     if store not in STORES:
         raise VtkitError(f"unknown feature store {store!r}; choose one of {', '.join(STORES)}", field="store")
     kind = _detect(root, video_uid) if store == "auto" else store
+    return _load_video(root, video_uid, kind, chunk_seconds)
+
+
+def _load_video(root: Path, uid: str, kind: str, chunk_seconds: float | None) -> np.ndarray:
+    """One video of a store of known layout: the one place both loaders read from."""
     if kind == "packed":
-        return _read_packed(root, video_uid, chunk_seconds)
-    folder = root / video_uid
-    if not folder.is_dir():
-        raise VtkitError(f"no features for video {video_uid} (no folder {video_uid}/)", path=root)
-    return read_chunk_folder(folder, video_uid)[0]
+        return _read_packed(root, uid, chunk_seconds)
+    if not (root / uid).is_dir():
+        raise VtkitError(f"no features for video {uid} (expected a folder {uid}/ with chunk_<i>.pt files)",
+                         path=root)
+    return read_chunk_folder(root / uid, uid)[0]
 
 
 def load_features(source, chunk_seconds: float | None = None, name: str | None = None) -> np.ndarray:
@@ -352,13 +359,7 @@ class FeatureStore:
     def __getitem__(self, uid: str) -> np.ndarray:
         if uid in self._cache:
             return self._cache[uid]
-        if uid not in self:
-            expected = f"{uid}.npy" if self.kind == "packed" else f"a folder {uid}/ with chunk_<i>.pt files"
-            raise VtkitError(f"no features for video {uid} (expected {expected})", path=self.root)
-        if self.kind == "packed":
-            array = _read_packed(self.root, uid, self._requested)
-        else:
-            array = read_chunk_folder(self.root / uid, uid)[0]
+        array = _load_video(self.root, uid, self.kind, self._requested)
         if self._dim is None:
             self._dim = int(array.shape[1])
         elif array.shape[1] != self._dim:

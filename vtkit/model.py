@@ -136,9 +136,16 @@ def text_model_key(model_dir: Path) -> str:
     return h.hexdigest()[:20]
 
 
-def text_key(text: str) -> str:
-    """Cache key of a description: ``sha1(text)``."""
+def text_digest(text: str) -> str:
+    """Cache key of a description: ``sha1(text)`` (exact text; unlike ``dataset.text_key``, no folding)."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def _float_tensor(x, device) -> torch.Tensor:
+    """float32 tensor on ``device``; read-only arrays (memory-mapped feature stores) are copied, not shared."""
+    if isinstance(x, np.ndarray) and not x.flags.writeable:
+        x = np.array(x, dtype=np.float32)
+    return torch.as_tensor(x, dtype=torch.float32, device=device)
 
 
 class DualEncoder(nn.Module):
@@ -164,7 +171,7 @@ class DualEncoder(nn.Module):
         self.text_proj = nn.Linear(text_dim, cfg.embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)),
                                         requires_grad=cfg.learn_temperature)
-        # Pooled backbone outputs (CPU) by text_key(text), valid while the backbone itself is untouched.
+        # Pooled backbone outputs (CPU) by text_digest(text), valid while the backbone itself is untouched.
         self.text_cacheable = not cfg.text_block_adapters
         self._text_memory: dict[str, torch.Tensor] = {}
         self._cache_dir = None
@@ -239,7 +246,7 @@ class DualEncoder(nn.Module):
         """Backbone output ``[K, H]`` (before the text adapter), through the cache when allowed."""
         if not self.text_cacheable:
             return self._run_backbone(texts)
-        keys = [text_key(t) for t in texts]
+        keys = [text_digest(t) for t in texts]
         missing = {k: t for k, t in zip(keys, texts) if k not in self._text_memory}
         if missing:
             self._read_disk_cache()
@@ -263,7 +270,7 @@ class DualEncoder(nn.Module):
     # ---- video tower
     def encode_video(self, features) -> torch.Tensor:
         """``[B, D]`` chunk features (``[B, 2w+1, D]`` with a context window) -> ``[B, E]`` unit vectors."""
-        x = torch.as_tensor(features, dtype=torch.float32, device=self.device)
+        x = _float_tensor(features, self.device)
         width = 2 * self.window + 1
         expected = f"[B, {width}, {self.feature_dim}]" if self.window else f"[B, {self.feature_dim}]"
         if self.window:
@@ -285,7 +292,7 @@ class DualEncoder(nn.Module):
         was_training = self.training
         self.eval()
         try:
-            feats = torch.as_tensor(features, dtype=torch.float32, device=self.device)
+            feats = _float_tensor(features, self.device)
             if feats.ndim != 2 or feats.shape[1] != self.feature_dim:
                 raise VtkitError(f"expected a video's features [N, {self.feature_dim}], got {list(feats.shape)}",
                                  field="features")
@@ -295,7 +302,7 @@ class DualEncoder(nn.Module):
                 rows = torch.arange(start, min(start + batch_size, feats.shape[0]), device=self.device)
                 x = context_windows(feats, self.window, rows) if self.window else feats[rows]
                 sims.append(text @ self.encode_video(x).T)
-            return torch.cat(sims, dim=1).cpu().numpy()
+            return torch.cat(sims, dim=1).float().cpu().numpy()   # float(): under autocast it may be bf16
         finally:
             self.train(was_training)
 

@@ -350,9 +350,8 @@ def _draw_heatmap(ax: Axes, S: np.ndarray, gt_spans, segments: Mapping[str, Sequ
                   chunk_seconds: float, first_chunk: int, max_label_len: int, colorbar_axes=None,
                   cmap: str = "viridis"):
     K, N = S.shape
-    t0 = first_chunk * chunk_seconds
-    image = ax.imshow(S, aspect="auto", interpolation="nearest", cmap=cmap,
-                      extent=(t0, t0 + N * chunk_seconds, K - 0.5, -0.5))
+    t0, t1 = chunks_to_seconds(first_chunk, first_chunk + N - 1, chunk_seconds)
+    image = ax.imshow(S, aspect="auto", interpolation="nearest", cmap=cmap, extent=(t0, t1, K - 0.5, -0.5))
     ax.figure.colorbar(image, ax=colorbar_axes or ax, label="similarity", fraction=0.04, pad=0.01)
     handles = []
     if gt_spans is not None:
@@ -564,7 +563,7 @@ def plot_step_row(sim_row, gt_span=None, segments: Mapping[str, Any] | None = No
     if row.size == 0:
         raise VtkitError("empty similarity row", field="sim_row")
     fig, ax = _figure_and_ax(ax, figsize=(10, 3))
-    t = (first_chunk + np.arange(row.size + 1)) * chunk_seconds
+    t = chunks_to_seconds(first_chunk + np.arange(row.size + 1), 0, chunk_seconds)[0]   # chunk edges
     ax.stairs(row, t, color="0.2", linewidth=1.2, label="similarity")
     window = _span_seconds(gt_span, chunk_seconds)
     if window is not None:
@@ -623,7 +622,7 @@ def plot_overview(S, gt_spans, path_spans, step_labels: Sequence[str] | None = N
             ax_lanes.text(sum(window) / 2, lane, str(k + 1), ha="center", va="center", fontsize=7, clip_on=True)
     ax_lanes.set_yticks([0, 1], [path_name, "ground truth"])
     ax_lanes.set_ylim(-0.6, 1.6)
-    ax_lanes.set_xlim(first_chunk * chunk_seconds, (first_chunk + N) * chunk_seconds)
+    ax_lanes.set_xlim(*chunks_to_seconds(first_chunk, first_chunk + N - 1, chunk_seconds))
     ax_lanes.set_xlabel("time (seconds)")
     ax_lanes.grid(axis="y", visible=False)
     return fig

@@ -204,6 +204,8 @@ def run_notebooks(params: dict[str, Any] | Config, out_dir: str | Path | None = 
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise VtkitError(f"cannot create the run folder ({err.strerror})", path=run_dir) from None
+    for stale in run_dir.glob(".*.tmp"):  # left by a run that was killed mid-write
+        stale.unlink()
     record = {
         "format": RUN_FORMAT,
         "status": "running",
@@ -346,6 +348,52 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
              "|---|" + "---:|" * len(columns)]
     lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
+
+
+README_START = "<!-- results:start (written by `make run`; do not edit by hand) -->"
+README_END = "<!-- results:end -->"
+
+
+def publish(run_dir: str | Path, readme: str | Path = "README.md", figure_dir: str | Path = "reports/figures") -> Path:
+    """Put a run's results into the README (between the results markers) and its overview figure beside it.
+
+    The block holds the metrics table, the query count and the run's wall time, so the README's
+    numbers always come from an actual run.
+    """
+    run_dir, readme = Path(run_dir), Path(readme)
+    metrics = read_json(run_dir / "metrics.json", "metrics")
+    record = read_json(run_dir / "run.json", "run record")
+    text = readme.read_text(encoding="utf-8")
+    if README_START not in text or README_END not in text:
+        raise VtkitError(f"no results markers ({README_START} ... {README_END})", path=readme)
+    seconds = sum(float(n.get("seconds") or 0) for n in record.get("notebooks", []))
+    per_nb = ", ".join(f"{Path(n['name']).stem.split('_')[0]} {float(n.get('seconds') or 0):.0f} s"
+                       for n in record.get("notebooks", []))
+    training = metrics.get("training", {})
+    lines = [README_START, "",
+             f"Results of the last `make run` on `data_samples/` (val split, {metrics.get('queries')} queries: "
+             "steps and substeps; percentages):", "", metrics_markdown(metrics).rstrip(), ""]
+    if "untrained_dp" in metrics:
+        u = metrics["untrained_dp"]
+        lines.append("Untrained model with the DP aligner (reference): "
+                     + ", ".join(f"{m} {100 * u[m]:.2f}" for m in METRIC_NAMES if m in u) + ".")
+    if training.get("untrained") and training.get("trained"):
+        before, after = training["untrained"], training["trained"]
+        lines.append("Training lifts val text-to-video R@1 from "
+                     f"{100 * before.get('val_t2v_R1', 0):.1f} to {100 * after.get('val_t2v_R1', 0):.1f} and step "
+                     f"alignment R1@0.3 from {100 * before.get('val_align_R1@0.3', 0):.1f} to "
+                     f"{100 * after.get('val_align_R1@0.3', 0):.1f}.")
+    versions = record.get("versions", {})
+    lines += ["", f"Wall time of the four notebooks: {seconds:.0f} s ({per_nb}); "
+                  f"torch {versions.get('torch', '?')}, {platform.machine()} CPU.", "", README_END]
+    start, end = text.index(README_START), text.index(README_END) + len(README_END)
+    write_text(readme, text[:start] + "\n".join(lines) + text[end:])
+    overview = run_dir / "figures" / "overview.png"
+    if overview.is_file():
+        target = Path(figure_dir) / "overview.png"
+        with atomic_path(target) as tmp:
+            tmp.write_bytes(overview.read_bytes())
+    return readme
 
 
 _STYLE = """
@@ -600,6 +648,8 @@ def cli_run(argv: list[str]) -> int:
     parser.add_argument("--out", metavar="DIR", help="run folder (default: the out_dir parameter)")
     parser.add_argument("--resume", action="store_true",
                         help="skip notebooks already done in this run folder with the same parameters")
+    parser.add_argument("--publish", metavar="README", help="also write the results table into this README "
+                        "(between its results markers) and copy figures/overview.png to reports/figures/")
     args = parser.parse_args(argv)
     params = load_params(args.params, args.pairs)
     try:
@@ -610,6 +660,8 @@ def cli_run(argv: list[str]) -> int:
     except OSError as err:
         raise VtkitError(f"{type(err).__name__}: {err}") from None
     print(f"report: {result.report}")
+    if args.publish:
+        print(f"results written into {publish(result.run_dir, args.publish, Path(args.publish).parent / 'reports' / 'figures')}")
     return 0
 
 

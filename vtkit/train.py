@@ -250,16 +250,24 @@ def read_checkpoint(path: str | Path) -> tuple[dict, dict, Path]:
     state = read_json(path, "checkpoint state")
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
         raise VtkitError(f"not a vtkit checkpoint (expected format {CHECKPOINT_FORMAT})", path=path)
-    files = [path.parent / state["weights"], path.parent / state["optimizer"]["file"]]
+    try:
+        files = [path.parent / state["weights"], path.parent / state["optimizer"]["file"]]
+        step, history = state["global_step"], state["history"]
+    except (KeyError, TypeError) as err:
+        raise VtkitError(f"checkpoint state lacks {err}", path=path) from None
     for file in files:
         if not file.is_file():
             raise VtkitError(f"checkpoint file {file.name} is missing", path=path)
-        with safe_open(str(file), framework="pt") as fh:
-            if (fh.metadata() or {}).get("global_step") != str(state["global_step"]):
-                raise VtkitError(f"{file.name} does not belong to this checkpoint (step "
-                                 f"{(fh.metadata() or {}).get('global_step')} != {state['global_step']}): "
-                                 "saving was interrupted", path=path)
-    state["history"] = _none_to_nan(state["history"])
+        try:
+            with safe_open(str(file), framework="pt") as fh:
+                found = (fh.metadata() or {}).get("global_step")
+        except Exception as err:   # safetensors raises its own error types for damaged files
+            raise VtkitError(f"unreadable checkpoint file ({type(err).__name__}: {str(err)[:120]})",
+                             path=file) from None
+        if found != str(step):
+            raise VtkitError(f"{file.name} does not belong to this checkpoint (step {found} != {step}): "
+                             "saving was interrupted", path=path)
+    state["history"] = _none_to_nan(history)
     return state, load_file(str(files[0])), files[1]
 
 
