@@ -15,6 +15,8 @@ import tracemalloc
 
 import numpy as np
 
+from timing import median_seconds
+
 from vtkit.align import align, align_dfs, align_dp, topk_segments
 from vtkit.errors import VtkitError
 
@@ -26,15 +28,6 @@ def similarity(K: int, N: int, seed: int = 0, noise: float = 1.0) -> np.ndarray:
     for k, (s, e) in enumerate(zip(np.r_[0, bounds], np.r_[bounds, N])):
         S[k, s:e] += 1.0
     return S
-
-
-def median_ms(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return 1e3 * float(np.median(times))
 
 
 def peak_mib(fn) -> float:
@@ -82,8 +75,8 @@ def main() -> None:
     for K, N in [(2, 8), (2, 12), (3, 10), (3, 14), (4, 12)]:
         S = similarity(K, N)
         b = np.full(N, float(np.median(S)))
-        dp = median_ms(lambda: align_dp(S, b), r)
-        dfs = median_ms(lambda: align_dfs(S, b), r)
+        dp = 1e3 * median_seconds(lambda: align_dp(S, b), r)
+        dfs = 1e3 * median_seconds(lambda: align_dfs(S, b), r)
         t = time.perf_counter()
         ref = brute_force(S, b)
         brute = 1e3 * (time.perf_counter() - t)
@@ -96,8 +89,8 @@ def main() -> None:
         S = similarity(K, N)
         b = np.full(N, float(np.median(S)))
         for max_len in (None, 60):
-            dp = median_ms(lambda: align_dp(S, b, 1, max_len), r)
-            top = median_ms(lambda: topk_segments(S, b, 5, 1, max_len), max(3, r // 3))
+            dp = 1e3 * median_seconds(lambda: align_dp(S, b, 1, max_len), r)
+            top = 1e3 * median_seconds(lambda: topk_segments(S, b, 5, 1, max_len), max(3, r // 3))
             print(f"{K:>4}{N:>6}{str(max_len):>8}{dp:>9.2f}{1e6 * dp / (K * N):>9.0f}{top:>10.2f}{top / dp:>7.1f}")
 
     print("\nPeak memory (tracemalloc; each peak includes making S): DP, top-5 max-marginals, align(dp, top_k=5);"
@@ -127,7 +120,7 @@ def main() -> None:
                 assert np.isclose(result.score, align_dp(S, b).score)
             except VtkitError:
                 ms, nodes = 1e3 * (time.perf_counter() - t), "budget"
-            dp = median_ms(lambda: align_dp(S, b), 3)
+            dp = 1e3 * median_seconds(lambda: align_dp(S, b), 3)
             print(f"{K:>4}{N:>6}{noise:>7.1f}{nodes:>10}{ms:>10.1f}{dp:>8.2f}")
 
 

@@ -7,26 +7,16 @@ Builds a synthetic video in a temp folder (per-chunk layout), packs it, and prin
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from timing import median_seconds
 from vtkit.annotations import Query, Video
 from vtkit.dataset import VideoTextAlignmentDataset
 from vtkit.features import FeatureStore, load_video_features, pack_store
-
-
-def median_seconds(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def synthetic_video(uid: str, num_chunks: int, chunk_seconds: float, step_chunks: int = 15) -> Video:

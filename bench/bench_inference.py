@@ -8,7 +8,6 @@ with the text cache warm and cold, for every aligner. Prints median seconds.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -18,18 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
+from timing import median_seconds
 from vtkit.config import Config
 from vtkit.errors import VtkitError
 from vtkit.inference import align_video, load_model
-
-
-def median(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -49,17 +40,17 @@ def main() -> None:
         model, _ = load_model(None, cfg, args.dim)
         load = time.perf_counter() - start
         fresh, _ = load_model(None, cfg.replace(text_cache_dir=None), args.dim)
-        cold = median(lambda: align_video(feats, steps, model=fresh), 1)
+        cold = median_seconds(lambda: align_video(feats, steps, model=fresh), 1)
         npy, txt = Path(cache) / "video.npy", Path(cache) / "steps.txt"
         np.save(npy, feats)
         txt.write_text("\n".join(steps))
         command = [sys.executable, "-m", "vtkit", "predict", "--features", str(npy), "--steps", str(txt),
                    "--out", str(Path(cache) / "segments.json")]
-        whole = median(lambda: subprocess.run(command, check=True, capture_output=True), args.repeats)
+        whole = median_seconds(lambda: subprocess.run(command, check=True, capture_output=True), args.repeats)
         rows = []
         for a in ("dp", "dfs", "unordered"):
             try:
-                rows.append((a, median(lambda: align_video(feats, steps, aligner=a, model=model, cfg=cfg),
+                rows.append((a, median_seconds(lambda: align_video(feats, steps, aligner=a, model=model, cfg=cfg),
                                        args.repeats)))
             except VtkitError as err:  # DFS on a large random problem: over its node budget
                 rows.append((a, str(err).split(";")[0]))

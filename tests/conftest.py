@@ -22,3 +22,14 @@ def goalstep_valid() -> Path:
 @pytest.fixture
 def goalstep_test() -> Path:
     return goalstep_file("goalstep_test.json")
+
+
+@pytest.fixture(scope="session")
+def tiny_samples(tmp_path_factory):
+    """6 train + 3 val generated videos of 1-3 minutes, shared by the training tests."""
+    from vtkit.samples import generate_samples
+
+    root = tmp_path_factory.getbasetemp() / "train_samples"
+    if not (root / "goalstep_val.json").is_file():
+        generate_samples(root, seed=0, n_train=6, n_val=3, minutes=(1, 3))
+    return root

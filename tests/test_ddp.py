@@ -34,16 +34,6 @@ dist.destroy_process_group()
 """
 
 
-@pytest.fixture(scope="session")
-def tiny_samples(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "train_samples"
-    if not (root / "goalstep_val.json").is_file():
-        from vtkit.samples import generate_samples
-
-        generate_samples(root, seed=0, n_train=6, n_val=3, minutes=(1, 3))
-    return root
-
-
 def test_two_processes_match_one(tiny_samples, tmp_path):
     base = dict(video_root=str(tiny_samples / "videos"), train_annotations=str(tiny_samples / "goalstep_train.json"),
                 val_annotations=str(tiny_samples / "goalstep_val.json"), text_cache_dir=str(tmp_path / "cache"),

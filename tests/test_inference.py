@@ -1,6 +1,5 @@
 """One video in, segments out: align_video, vtkit predict, subtitles, test-split submissions."""
 import json
-import warnings
 
 import numpy as np
 import pytest

@@ -1,6 +1,5 @@
 """Figures: built from small synthetic data, checked artist by artist against the inputs."""
 import csv
-from collections import Counter
 from types import SimpleNamespace
 
 import matplotlib

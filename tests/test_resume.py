@@ -6,22 +6,11 @@ import signal
 import subprocess
 import sys
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
 from vtkit.config import Config
 from vtkit.train import KILL_AT_STEP_ENV, train
-
-
-@pytest.fixture(scope="session")
-def tiny_samples(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "train_samples"
-    if not (root / "goalstep_val.json").is_file():
-        from vtkit.samples import generate_samples
-
-        generate_samples(root, seed=0, n_train=6, n_val=3, minutes=(1, 3))
-    return root
 
 
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tiny_samples, tmp_path):

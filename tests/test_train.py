@@ -15,17 +15,6 @@ from vtkit.model import count_parameters
 from vtkit.train import HISTORY_COLUMNS, load_checkpoint, lr_factor, make_scheduler, read_checkpoint, train
 
 
-@pytest.fixture(scope="session")
-def tiny_samples(tmp_path_factory):
-    """6 train + 3 val generated videos of 1-3 minutes (shared by the training test files)."""
-    root = tmp_path_factory.getbasetemp() / "train_samples"
-    if not (root / "goalstep_val.json").is_file():
-        from vtkit.samples import generate_samples
-
-        generate_samples(root, seed=0, n_train=6, n_val=3, minutes=(1, 3))
-    return root
-
-
 def tiny_config(samples, out, **changes) -> Config:
     base = dict(video_root=str(samples / "videos"), train_annotations=str(samples / "goalstep_train.json"),
                 val_annotations=str(samples / "goalstep_val.json"), out_dir=str(out),

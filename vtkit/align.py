@@ -40,6 +40,7 @@ ALIGNERS = ("dp", "dfs", "dropdtw", "unordered")
 SUBSTEP_MODES = ("video", "parent")
 DEFAULT_SUBSTEP_MODE = "parent"
 NEG = -np.inf
+DFS_MAX_CANDIDATES = 20_000_000   # DFS holds every (step, segment) candidate in memory: ~60 bytes each
 
 Span = tuple[int, int]
 
@@ -385,8 +386,9 @@ def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int
     best_from = np.full((k_steps + 1, n + 1), NEG)
     cands = []
     total = sum(int(np.clip(n - np.arange(lo[k], hi[k] + 1) + 1, 0, None).sum()) for k in range(k_steps))
-    if total > 20_000_000:
-        raise VtkitError(f"DFS would enumerate {total} candidate segments; use aligner='dp'", field="aligner")
+    if total > DFS_MAX_CANDIDATES:
+        raise VtkitError(f"DFS would enumerate {total:,} candidate segments, over its budget of "
+                         f"{DFS_MAX_CANDIDATES:,} (K={k_steps}, N={n}); use aligner='dp'", field="aligner")
     for k in range(k_steps):
         lengths = np.arange(lo[k], hi[k] + 1)
         starts = [np.arange(0, n - L + 1) for L in lengths]

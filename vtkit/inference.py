@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from vtkit.align import align, predict_queries
+from vtkit.align import align, predict_queries, relaxed_settings
 from vtkit.annotations import Annotations, Video, load_annotations
 from vtkit.config import Config
 from vtkit.errors import VtkitError
@@ -129,10 +129,6 @@ def predict_video(S_steps, S_subs, offset: int, video: Video, cfg: Config, align
     kwargs = _align_kwargs(cfg, aligner)
     if best_mode:
         kwargs["best_mode"] = best_mode
-    if len(video.steps) > S_steps.shape[1] and kwargs["skip_penalty"] is None:
-        kwargs["skip_penalty"] = 0.0  # more steps than chunks: let some be skipped rather than fail
-    if kwargs["min_len"] * len(video.steps) > S_steps.shape[1] and kwargs["skip_penalty"] is None:
-        kwargs["min_len"] = 1
     try:
         return predict_queries(video, S_steps, S_subs, chunk_offset=offset, **kwargs)
     except VtkitError as err:
@@ -253,8 +249,7 @@ def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = 
     S = model.similarity(feats, steps)
     kwargs = {k: v for k, v in _align_kwargs(cfg, aligner).items() if k not in ("chunk_seconds", "substep_mode")}
     kwargs.update(align_kwargs)
-    if len(steps) > len(feats) and kwargs.get("skip_penalty") is None:
-        kwargs["skip_penalty"] = 0.0
+    kwargs = relaxed_settings(kwargs, len(steps), len(feats), own_bounds=True)  # e.g. more steps than chunks
     result = align(S, **kwargs)
     segments = []
     for k, text in enumerate(steps):

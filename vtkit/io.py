@@ -14,6 +14,14 @@ from typing import Any, Iterator
 
 
 def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (setting it races with threads)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask

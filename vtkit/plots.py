@@ -15,7 +15,6 @@ chunk ``first_chunk + j``. Axes show seconds.
 """
 from __future__ import annotations
 
-import contextlib
 import csv
 import math
 from collections import Counter

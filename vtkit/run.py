@@ -383,6 +383,9 @@ def publish(run_dir: str | Path, readme: str | Path = "README.md", figure_dir: s
                      f"{100 * before.get('val_t2v_R1', 0):.1f} to {100 * after.get('val_t2v_R1', 0):.1f} and step "
                      f"alignment R1@0.3 from {100 * before.get('val_align_R1@0.3', 0):.1f} to "
                      f"{100 * after.get('val_align_R1@0.3', 0):.1f}.")
+    if metrics.get("dfs_over_budget_videos"):
+        lines.append(f"DFS exceeded its node budget on {metrics['dfs_over_budget_videos']} of {metrics.get('videos')} "
+                     "videos; there the DP answer (the same optimum) stands in for it.")
     versions = record.get("versions", {})
     lines += ["", f"Wall time of the four notebooks: {seconds:.0f} s ({per_nb}); "
                   f"torch {versions.get('torch', '?')}, {platform.machine()} CPU.", "", README_END]

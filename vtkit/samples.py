@@ -255,9 +255,8 @@ def _backbone(text_model: str):
 def encode_texts(texts: list[str], text_model: str = "all-MiniLM-L6-v2", decimals: int = 4) -> np.ndarray:
     """L2-normalised mean-pooled embeddings ``[len(texts), 384]`` (float64), rounded to ``decimals``.
 
-    Each text is encoded on its own (no padding, CPU, one thread, no grad), so an embedding does not
-    depend on which other texts are encoded nor on the number of cores; rounding absorbs tiny float
-    differences between machines.
+    Each text is encoded on its own (no padding, CPU, no grad), so an embedding does not depend on
+    which other texts are encoded; rounding absorbs tiny float differences between machines.
     """
     import torch
 
@@ -265,16 +264,11 @@ def encode_texts(texts: list[str], text_model: str = "all-MiniLM-L6-v2", decimal
 
     tokenizer, model = _backbone(text_model)
     out = np.zeros((len(texts), model.config.hidden_size))
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)     # also ~10x faster than several threads for one short sentence at a time
-    try:
-        with torch.no_grad():
-            for i, text in enumerate(texts):
-                batch = tokenizer([text], return_tensors="pt")
-                emb = mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])[0].double()
-                out[i] = (emb / emb.norm()).numpy()
-    finally:
-        torch.set_num_threads(threads)
+    with torch.no_grad():
+        for i, text in enumerate(texts):
+            batch = tokenizer([text], return_tensors="pt")
+            emb = mean_pool(model(**batch).last_hidden_state, batch["attention_mask"])[0].double()
+            out[i] = (emb / emb.norm()).numpy()
     return np.round(out, decimals)
 
 
