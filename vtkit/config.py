@@ -101,17 +101,9 @@ class Config:
 
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: Optional[dict[str, Any]] = None) -> "Config":
-        import yaml
+        from vtkit.io import read_yaml_mapping
 
-        path = Path(path)
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except FileNotFoundError:
-            raise VtkitError("file not found", path=path) from None
-        except yaml.YAMLError as err:
-            raise VtkitError(f"not valid YAML ({str(err).splitlines()[0]})", path=path) from None
-        if not isinstance(data, dict):
-            raise VtkitError("expected a mapping of parameter names to values", path=path)
+        data = read_yaml_mapping(path)
         data.update(overrides or {})
         return cls.from_dict(data, source=str(path))
 

@@ -83,3 +83,25 @@ def read_json(path: str | Path, what: str = "JSON") -> Any:
         raise VtkitError(f"not UTF-8 text; expected {what}", path=path) from None
     except json.JSONDecodeError as err:
         raise VtkitError(f"not valid JSON (line {err.lineno}, column {err.colno}: {err.msg})", path=path) from None
+
+
+def read_yaml_mapping(path: str | Path, expected: str = "a mapping of parameter names to values") -> dict:
+    """Parse a YAML file that must hold a mapping; problems are a one-line VtkitError."""
+    import yaml
+
+    from vtkit.errors import VtkitError
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise VtkitError("file not found", path=path) from None
+    except (UnicodeDecodeError, IsADirectoryError):
+        raise VtkitError("not a YAML text file", path=path) from None
+    except yaml.YAMLError as err:
+        raise VtkitError(f"not valid YAML ({str(err).splitlines()[0]})", path=path) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise VtkitError(f"expected {expected}", path=path)
+    return data

@@ -29,7 +29,7 @@ from typing import Any, Optional
 
 from vtkit.config import PATH_FIELDS, Config, parse_overrides
 from vtkit.errors import VtkitError
-from vtkit.io import atomic_open, atomic_path, read_json, write_json, write_text
+from vtkit.io import atomic_open, atomic_path, read_json, read_yaml_mapping, write_json, write_text
 from vtkit.metrics import METRIC_NAMES
 
 KERNEL_NAME = "python3"
@@ -486,17 +486,8 @@ class SweepPoint:
 
 def load_grid(path: str | Path) -> tuple[dict[str, list[Any]], dict[str, Any]]:
     """``(grid, base params)`` from ``{grid: {name: [values]}, params: {...}}`` or a flat ``{name: [values]}``."""
-    import yaml
-
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise VtkitError("file not found", path=path) from None
-    except yaml.YAMLError as err:
-        raise VtkitError(f"not valid YAML ({str(err).splitlines()[0]})", path=path) from None
-    if not isinstance(data, dict):
-        raise VtkitError("expected a mapping {grid: {name: [values]}, params: {...}}", path=path)
+    data = read_yaml_mapping(path, "a mapping {grid: {name: [values]}, params: {...}}")
     if "grid" in data:
         extra = sorted(set(data) - {"grid", "params"})
         if extra:
