@@ -153,6 +153,17 @@ def _run_params(*pairs):
     return run
 
 
+def _train_with_ghost_video(tmp):
+    root = _video(tmp)
+    ann = _ann(tmp, lambda d: d["videos"].append(dict(d["videos"][0], video_uid="vid-ghost")))
+    return ["train", "--quiet", "-p", f"video_root={root}", "-p", f"train_annotations={ann}",
+            "-p", f"val_annotations={ann}", "-p", f"out_dir={tmp / 'out'}", "-p", f"text_cache_dir={tmp / 'cache'}"]
+
+
+def _no_checkpoints(tmp):
+    assert not (tmp / "out" / "checkpoints").exists()
+
+
 def _no_run_folder(tmp):
     out = tmp / "report"
     assert not out.exists() or not any(out.iterdir())
@@ -230,6 +241,8 @@ CASES = [
          ("chunk_0.pt",), after=_no_partial_pack),
     Case("pickle that would run code", _evil_case, ("chunk_3.pt",), after=_evil_after),
     Case("feature dims differ across videos", _mixed_dims, ("vid-b", "16"), after=_no_temp_files),
+    Case("annotated video without features", _train_with_ghost_video, ("vid-ghost", "skip_missing_features"),
+         after=_no_checkpoints),
     Case("features file missing", _predict(lambda t: t / "missing.npy"), ("missing.npy",), after=_no_segments),
     Case("NaN in a packed array", _predict(_npy(np.array([[0.0, np.nan], [1.0, 2.0]], dtype=np.float32))),
          ("feats.npy", "NaN"), after=_no_segments),

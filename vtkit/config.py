@@ -41,6 +41,7 @@ class Config:
     out_dir: str = "reports/sample"
     device: str = "auto"
     max_videos: Optional[int] = None  # use only the first n videos of each split (quick runs)
+    skip_missing_features: bool = False  # leave out (and count) annotated videos without features
     plot_videos: int = 4
     # model
     embed_dim: int = 256

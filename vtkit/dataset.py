@@ -183,7 +183,8 @@ class VideoTextAlignmentDataset(Dataset):
             if array is None:
                 if not skip_missing:
                     where = getattr(features, "root", None)
-                    raise VtkitError(f"video {uid} is annotated but has no features", path=where)
+                    raise VtkitError(f"video {uid} is annotated but has no features (set skip_missing_features=true "
+                                     "to leave such videos out, counted)", path=where)
                 self._warn("videos_without_features", f"video {uid}: no features; skipped")
                 continue
             n = int(array.shape[0])
@@ -383,4 +384,6 @@ class VideoTextAlignmentDataset(Dataset):
     def __repr__(self) -> str:
         return (f"VideoTextAlignmentDataset({len(self)} samples: {self.stats['positives']} positive, "
                 f"{self.stats['background']} background; {len(self.videos)} videos, {len(self.texts)} texts, "
-                f"R={self.negative_ratio} {self.negative_source}, w={self.context_window})")
+                f"R={self.negative_ratio} {self.negative_source}, w={self.context_window}"
+                + "".join(f"; {n} {what.replace('_', ' ')} skipped" for what, n in sorted(self.stats.items())
+                          if what.startswith("videos_without") and n) + ")")

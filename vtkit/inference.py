@@ -163,8 +163,9 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
     for video in tqdm(videos, desc="similarity", disable=not progress, leave=False):
         if video.video_uid not in store:
             if not skip_missing:
-                raise VtkitError(f"no features for annotated video {video.video_uid!r}", path=store.root,
-                                 field=video.video_uid)
+                raise VtkitError(f"no features for annotated video {video.video_uid!r} (set "
+                                 "skip_missing_features=true to leave such videos out, counted)",
+                                 path=getattr(store, "root", None), field=video.video_uid)
             skipped[video.video_uid] = "no features"
             continue
         sims[video.video_uid] = similarities(model, store[video.video_uid], video, cfg.chunk_seconds)

@@ -352,7 +352,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True) -> TrainR
         val_features = {v.video_uid: store[v.video_uid] for v in val_ann.videos if v.video_uid in store}
         common = dict(chunk_seconds=cfg.chunk_seconds, negative_ratio=cfg.negative_ratio,
                       negative_source=cfg.negative_source, background_ratio=cfg.background_ratio,
-                      context_window=cfg.context_window, seed=cfg.seed, skip_missing=True)
+                      context_window=cfg.context_window, seed=cfg.seed, skip_missing=cfg.skip_missing_features)
         train_ds = VideoTextAlignmentDataset(train_ann.videos, store, **common)
         val_ds = VideoTextAlignmentDataset(val_ann.videos, val_features, **common)
         say(f"train: {train_ds!r}\nval:   {val_ds!r}")
