@@ -160,6 +160,28 @@ def _train_with_ghost_video(tmp):
             "-p", f"val_annotations={ann}", "-p", f"out_dir={tmp / 'out'}", "-p", f"text_cache_dir={tmp / 'cache'}"]
 
 
+def _evil_checkpoint(tmp):
+    """A 'checkpoint' that is a pickle which would create a file when unpickled."""
+    Evil.target = str(tmp / "PWNED")
+    ckpt = tmp / "best.safetensors"
+    with open(ckpt, "wb") as fh:
+        pickle.dump(Evil(), fh)
+    from vtkit.train import CHECKPOINT_FORMAT
+
+    state = {"format": CHECKPOINT_FORMAT, "weights": ckpt.name, "optimizer": {"file": ckpt.name},
+             "global_step": 1, "history": []}
+    (tmp / "best.json").write_text(json.dumps(state))
+    (tmp / "steps.txt").write_text("crack eggs\n")
+    np.save(tmp / "feats.npy", np.zeros((5, 8), np.float32))
+    return ["predict", "--features", str(tmp / "feats.npy"), "--steps", str(tmp / "steps.txt"),
+            "--checkpoint", str(ckpt), "--out", str(tmp / "seg.json")]
+
+
+def _evil_checkpoint_after(tmp):
+    assert not (tmp / "PWNED").exists(), "loading a checkpoint ran code"
+    _no_segments(tmp)
+
+
 def _no_checkpoints(tmp):
     assert not (tmp / "out" / "checkpoints").exists()
 
@@ -243,6 +265,8 @@ CASES = [
     Case("feature dims differ across videos", _mixed_dims, ("vid-b", "16"), after=_no_temp_files),
     Case("annotated video without features", _train_with_ghost_video, ("vid-ghost", "skip_missing_features"),
          after=_no_checkpoints),
+    Case("checkpoint that is a pickle which would run code", _evil_checkpoint, ("best.safetensors",),
+         after=_evil_checkpoint_after),
     Case("features file missing", _predict(lambda t: t / "missing.npy"), ("missing.npy",), after=_no_segments),
     Case("NaN in a packed array", _predict(_npy(np.array([[0.0, np.nan], [1.0, 2.0]], dtype=np.float32))),
          ("feats.npy", "NaN"), after=_no_segments),
