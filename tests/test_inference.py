@@ -72,7 +72,7 @@ def test_read_steps_text_and_json(tmp_path):
     ann = tmp_path / "test.json"
     ann.write_text(json.dumps({"videos": [{"video_uid": "v", "step_segments": [
         {"step_description": "a", "segment_count": 2}, {"step_description": "b", "segment_count": 1}]}]}))
-    assert read_steps(ann) == (["a", "b"], [2, 1], "v")
+    assert read_steps(ann) == (["a", "b"], [2, 1], "v", None)
     with pytest.raises(VtkitError, match="no steps"):
         empty = tmp_path / "empty.txt"
         empty.write_text("\n# nothing\n")
@@ -158,3 +158,22 @@ def test_submit_cli_on_sample_test_format(tmp_path, capsys):
     ann = load_annotations(root / "goalstep_test_format.json")
     assert check_submission(out, ann) == []
     assert main(["check-submission", str(out), str(root / "goalstep_test_format.json")]) == 0
+
+
+def test_predict_from_goalstep_json_searches_the_goal_segment(tmp_path):
+    feats = tmp_path / "v.npy"
+    np.save(feats, np.random.default_rng(3).normal(size=(100, 16)).astype(np.float32))
+    step = {"start_time": 110.0, "end_time": 120.0, "step_category": "G: N", "step_description": "crack eggs",
+            "is_relevant": "essential", "segments": []}
+    ann = tmp_path / "ann.json"
+    ann.write_text(json.dumps({"videos": [{"video_uid": "v", "start_time": 100.0, "end_time": 150.0,
+                                           "segments": [step, dict(step, step_description="whisk eggs")]}]}))
+    out = tmp_path / "seg.json"
+    assert main(["predict", "--features", str(feats), "--steps", str(ann), "--video-uid", "v", "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["search_window"] == [100.0, 150.0]
+    for seg in doc["segments"]:
+        for alt in seg["alternatives"]:
+            assert 100.0 <= alt["start"] < alt["end"] <= 150.0
+        ranks = [a["alignment_score"] for a in seg["alternatives"]]
+        assert ranks[1:] == sorted(ranks[1:], reverse=True)

@@ -15,6 +15,7 @@ import pytest
 
 from vtkit.annotations import load_annotations, summarize
 from vtkit.config import PATH_FIELDS, Config
+from vtkit.errors import VtkitError
 from vtkit.metrics import score
 from vtkit.metrics import METRIC_NAMES as METRIC_COLUMNS
 from vtkit.run import NotebookError, declared_parameters, run_notebooks
@@ -35,9 +36,8 @@ EVAL_ALIGNERS = ("dp", "dfs", "unordered", "dropdtw")
 FIGURES = {
     "01": ["01_timelines", "01_durations", "01_coverage", "01_descriptions"],
     "02": ["02_training_curves", "02_untrained_vs_trained"],
-    "03": ["03_heatmap_0", "03_similarity_distributions", "03_trained_vs_untrained", "03_overview", "overview",
-           "03_explorer"],
-    "04": ["04_recall_curves", "04_level_breakdown", "04_metric_bars", "04_explorer"],
+    "03": ["03_heatmap_0", "03_similarity_distributions", "03_trained_vs_untrained", "overview", "03_explorer"],
+    "04": ["04_recall_curves", "04_level_breakdown", "04_metric_bars"],
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -211,20 +211,24 @@ def test_evaluation_without_a_checkpoint_names_the_failing_notebook(samples, tmp
     assert len(str(err.value).splitlines()) == 1
 
 
-def test_evaluation_of_a_video_without_features_fails_with_its_uid(run, tmp_path):
+def test_video_without_features_stops_the_run_before_any_notebook(run, tmp_path):
     samples, out, _ = run
     data = json.loads((samples / "goalstep_val.json").read_text())
-    ghost = dict(data["videos"][0], video_uid="no-such-video")
-    data["videos"].append(ghost)
+    data["videos"].append(dict(data["videos"][0], video_uid="no-such-video"))
     val = tmp_path / "val_ghost.json"
     val.write_text(json.dumps(data))
-    params = _params(samples, val_annotations=str(val), checkpoint=str(out / "checkpoints" / "best.safetensors"))
-    with pytest.raises(NotebookError) as err:
-        run_notebooks(params, tmp_path / "ghost", notebooks_dir=NOTEBOOKS_DIR, echo=False,
-                      notebooks=["04_evaluation.ipynb"])
-    assert err.value.notebook == "04_evaluation.ipynb"
-    assert err.value.path.name == "04_evaluation.failed.ipynb"
-    assert "no-such-video" in str(err.value)
+    with pytest.raises(VtkitError) as err:
+        run_notebooks(_params(samples, val_annotations=str(val)), tmp_path / "ghost", notebooks_dir=NOTEBOOKS_DIR,
+                      echo=False)
+    assert "no-such-video" in str(err.value) and "skip_missing_features" in str(err.value)
+    assert not (tmp_path / "ghost").exists()
+
+
+def test_wrong_chunk_seconds_stops_the_run_before_any_notebook(samples, tmp_path):
+    with pytest.raises(VtkitError) as err:
+        run_notebooks(_params(samples, chunk_seconds=1.0), tmp_path / "shifted", notebooks_dir=NOTEBOOKS_DIR,
+                      echo=False)
+    assert "chunk_seconds" in str(err.value) and not (tmp_path / "shifted").exists()
 
 
 def test_same_parameters_and_seed_give_identical_metrics(run, tmp_path):

@@ -109,16 +109,24 @@ def test_recall_curves_accepts_both_forms():
     np.testing.assert_allclose(fig.axes[1].lines[1].get_ydata(), [0.9, 0.7, 0.4])
 
 
-def test_metric_bars_and_level_breakdown_heights():
+def test_metric_bars_and_level_breakdown_heights_in_percent():
     table = {"dp": {"R1@0.3": 0.4, "mIoU": 0.3}, "dfs": {"R1@0.3": 0.2, "mIoU": 0.1}}
     fig = plots.plot_metric_bars(table)
-    heights = [p.get_height() for p in fig.axes[0].patches]
-    assert heights == pytest.approx([0.4, 0.3, 0.2, 0.1])   # aligner by aligner, metrics in order
-    by_level = {"dp": {"step": {"R1@0.3": 0.5, "mIoU": 0.4}, "substep": {"R1@0.3": 0.3, "mIoU": 0.2}},
+    ax = fig.axes[0]
+    heights = [p.get_height() for p in ax.patches]
+    assert heights == pytest.approx([40.0, 30.0, 20.0, 10.0])   # aligner by aligner, metrics in order, in %
+    assert ax.get_ylabel() == "% of queries (mIoU in %)"
+    assert [t.get_text() for t in ax.texts] == ["40.0", "30.0", "20.0", "10.0"]
+    fig = plots.plot_metric_bars({"untrained": {"val_t2v_R1": 0.125}})
+    assert fig.axes[0].patches[0].get_height() == pytest.approx(12.5) and fig.axes[0].get_ylabel() == "% of queries"
+    by_level = {"dp": {"step": {"R1@0.3": 0.5, "mIoU": 0.4, "queries": 7},
+                       "substep": {"R1@0.3": 0.3, "mIoU": 0.2, "queries": 9}},
                 "dfs": {"step": {"R1@0.3": 0.25}}}
     fig = plots.plot_level_breakdown(by_level)
-    assert [ax.get_title() for ax in fig.axes] == ["R1@0.3", "mIoU"]
-    assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx([0.5, 0.3, 0.25, np.nan], nan_ok=True)
+    assert [ax.get_title() for ax in fig.axes] == ["R1@0.3", "mIoU"]        # the query count is not a metric
+    assert [p.get_height() for p in fig.axes[0].patches] == pytest.approx([50.0, 30.0, 25.0, np.nan], nan_ok=True)
+    assert [p.get_height() for p in fig.axes[1].patches] == pytest.approx([40.0, 20.0, np.nan, np.nan], nan_ok=True)
+    assert fig.axes[0].get_ylabel() == "% of queries (mIoU in %)"
     with pytest.raises(VtkitError):
         plots.plot_metric_bars({})
 
@@ -192,6 +200,9 @@ def test_training_curves_from_csv(tmp_path):
     assert [ln.get_label() for ln in loss.lines] == ["train_loss", "val_loss"]
     np.testing.assert_allclose(loss.lines[1].get_ydata(), [3.5, 2.5])
     np.testing.assert_allclose(fig.axes[2].lines[0].get_xdata(), [2.0])   # the blank value is skipped
+    for ax in fig.axes:                                                    # whole epochs only
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks)
     fig = plots.plot_training_curves([{"train_loss": 1.0}, {"train_loss": 0.5}])
     assert len(fig.axes) == 1 and list(fig.axes[0].lines[0].get_xdata()) == [1, 2]
     with pytest.raises(VtkitError, match="not found"):

@@ -29,7 +29,7 @@ def _make_inputs(folder: Path) -> None:
     """The input paths the default Config must find (check_paths) relative to ``folder``."""
     (folder / "data_samples" / "videos").mkdir(parents=True, exist_ok=True)
     for name in ("goalstep_train.json", "goalstep_val.json"):
-        (folder / "data_samples" / name).write_text("{}")
+        (folder / "data_samples" / name).write_text('{"videos": []}')
 
 
 def _vtkit(capsys, *argv: str) -> tuple[int, str, str]:
@@ -266,3 +266,25 @@ def test_killed_run_keeps_finished_notebooks_and_resume_skips_them(tmp_path):
     assert _executions(run_dir) == ["01_a", "02_b", "02_b"]  # 01_a was not run again
     assert (run_dir / "02_b.ipynb").is_file() and (run_dir / "report.html").is_file()
     assert not list(run_dir.glob(".*.tmp"))
+
+
+def test_bare_resume_reuses_the_recorded_parameters(done_run, capsys):
+    base, run_dir = done_run
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(base)
+        code, out, err = _vtkit(capsys, "run", "--notebooks", str(FIXTURES), "--out", "reports/r", "--resume")
+    assert code == 0, err
+    assert "skipped" in out
+    assert json.loads((run_dir / "run.json").read_text())["parameters"]["epochs"] == 3
+
+
+def test_rerun_without_resume_replaces_the_earlier_run(tmp_path, monkeypatch, capsys):
+    _make_inputs(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    argv = ["run", "--notebooks", str(FIXTURES), "--out", "r"]
+    assert _vtkit(capsys, *argv)[0] == 0
+    (tmp_path / "r" / "leftover_from_run_1.json").write_text("{}")
+    code, out, _ = _vtkit(capsys, *argv)
+    assert code == 0 and "replacing the earlier run" in out
+    assert not (tmp_path / "r" / "leftover_from_run_1.json").exists()
+    assert _executions(tmp_path / "r") == ["01_a", "02_b"]

@@ -117,6 +117,30 @@ def test_cli_check_submission(ann, tmp_path, capsys):
     assert len(out) == 21 and out[-1] == "... and 5 more problems"
 
 
+def test_partial_submission_needs_only_its_videos_complete(ann, tmp_path, capsys):
+    only_a = {key: windows for key, windows in full_predictions(ann).items() if key[0] == "vid-a"}
+    path = write_submission(tmp_path / "a.json", only_a)
+    assert check_submission(path, ann) == ["1 of 4 queries have no answer (e.g. vid-b/0)"]
+    assert check_submission(path, ann, partial=True) == []
+    assert main(["check-submission", str(path), str(ann.path), "--partial"]) == 0
+    assert capsys.readouterr().out.strip() == "OK: 3 queries of 1 videos (partial)"
+    assert main(["check-submission", str(path), str(ann.path)]) == 1
+    assert capsys.readouterr().out.strip() == "1 of 4 queries have no answer (e.g. vid-b/0)"
+
+    # a video that appears must still be complete: vid-a's step "fry" (query 2) is left out
+    records = [r for r in _records(ann) if r["clip_uid"] == "vid-a" and r["query_idx"] != 2]
+    path = _write(tmp_path, records)
+    assert check_submission(path, ann, partial=True) == [
+        "1 of 3 queries of the answered videos have no answer (e.g. vid-a/2)"]
+    assert main(["check-submission", str(path), str(ann.path), "--partial"]) == 1
+    capsys.readouterr()
+    # the other checks still apply, and an empty partial submission answers nothing
+    records = _records(ann)[3:] + [{**_records(ann)[3], "query_idx": 5}]
+    assert check_submission(_write(tmp_path, records), ann, partial=True) == [
+        "results[1] (clip_uid='vid-b', annotation_uid='vid-b_0.0_40.0', query_idx=5): unknown query"]
+    assert check_submission(_write(tmp_path, []), ann, partial=True) == ["no query of the annotations is answered"]
+
+
 def test_test_split_ids(tmp_path, capsys):
     ann = load_annotations(write_json(tmp_path / "test.json", TEST))
     preds = {("vid-t", "vid-t", i): [(0.0, 1.0)] * 5 for i in range(2)}

@@ -1,7 +1,9 @@
 """Training loop: loss, history, checkpoints, schedules, early stopping, determinism, quality."""
 import csv
+import io
 import json
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +14,8 @@ from safetensors.torch import load_file
 from vtkit.config import Config
 from vtkit.errors import VtkitError
 from vtkit.model import count_parameters
-from vtkit.train import HISTORY_COLUMNS, load_checkpoint, lr_factor, make_scheduler, read_checkpoint, train
+from vtkit.train import (HISTORY_COLUMNS, epoch_line, interactive_output, load_checkpoint, lr_factor, make_scheduler,
+                         read_checkpoint, train)
 
 
 def tiny_config(samples, out, **changes) -> Config:
@@ -186,3 +189,77 @@ def test_clip_loss_trains(tiny_samples, tmp_path):
     cfg = tiny_config(tiny_samples, tmp_path, loss="clip", epochs=2, lr_schedule="constant")
     h = train(cfg, progress=False).history
     assert h[2]["val_loss"] < h[0]["val_loss"] and h[2]["train_loss"] < h[1]["train_loss"]
+
+
+class _FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("flag, tty, expected", [
+    (None, True, True), (None, False, False), ("0", True, False), ("1", False, True), ("false", True, False)])
+def test_interactive_output(monkeypatch, flag, tty, expected):
+    if flag is None:
+        monkeypatch.delenv("VTKIT_INTERACTIVE", raising=False)
+    else:
+        monkeypatch.setenv("VTKIT_INTERACTIVE", flag)
+    monkeypatch.setattr(sys, "stderr", _FakeTerminal() if tty else io.StringIO())
+    assert interactive_output() is expected
+
+
+def test_epoch_line_marks_unmeasured_values():
+    row = {"epoch": 0, "step": 0, "lr": 0.001, "train_loss": math.nan, "val_loss": 2.345678, "val_t2v_R1": 0.25,
+           "val_align_R1@0.3": 0.125, "seconds": 3.0}
+    assert epoch_line(row, improved=True) == ("epoch 0: lr 0.001  train_loss -  val_loss 2.346  val_t2v_R1 0.25  "
+                                              "val_align_R1@0.3 0.125  *best*")
+    assert epoch_line({**row, "epoch": 2, "train_loss": 1.5}).startswith("epoch 2: lr 0.001  train_loss 1.5  ")
+    assert epoch_line({**row, "epoch": 2}, stopped=True).endswith("0.125  early stop")
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    """The progress bars ``train`` makes, each with the (n, postfix) it had after every update."""
+    import tqdm.auto
+    from tqdm.std import tqdm as std_tqdm
+
+    made = []
+
+    class Recording(std_tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.seen, self.kwargs = [], kwargs
+            made.append(self)
+
+        def update(self, n=1):
+            done = super().update(n)
+            self.seen.append((self.n, self.postfix))
+            return done
+
+    monkeypatch.setattr(tqdm.auto, "tqdm", Recording)
+    return made
+
+
+@pytest.mark.parametrize("interactive", [True, False])
+def test_progress_bar_advances_and_batch_output_is_one_line_per_epoch(tiny_samples, tmp_path, monkeypatch, bars,
+                                                                       capsys, interactive):
+    import vtkit.train as train_module
+
+    monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {
+        "val_loss": 1.0, "val_t2v_R1": 0.5, "val_align_R1@0.3": 0.25})
+    cfg = tiny_config(tiny_samples, tmp_path, epochs=2, max_steps_per_epoch=3, early_stop_patience=0)
+    history = train(cfg, progress=True, interactive=interactive).history
+    out, err = capsys.readouterr()
+    epoch_lines = [line for line in out.splitlines() if line.startswith("epoch ")]
+    assert epoch_lines[0] == (f"epoch 0: lr {history[0]['lr']:.4g}  train_loss -  val_loss 1  val_t2v_R1 0.5  "
+                              "val_align_R1@0.3 0.25  *best*")
+    assert epoch_lines[1].startswith(f"epoch 1: lr {history[1]['lr']:.4g}  train_loss {history[1]['train_loss']:.4g}  ")
+    assert [line.split(":")[0] for line in epoch_lines] == ["epoch 0", "epoch 1", "epoch 2"]
+    assert [(bar.total, bar.kwargs["desc"]) for bar in bars] == [(3, "epoch 1/2"), (3, "epoch 2/2")]
+    assert all(bar not in type(bar)._instances for bar in bars)           # closed
+    if interactive:
+        for bar in bars:
+            assert [n for n, _ in bar.seen] == [1, 2, 3]
+            assert all(postfix.startswith("loss=") and ", lr=" in postfix for _, postfix in bar.seen)
+        assert "epoch 1/2" in err
+    else:
+        assert all(bar.disable for bar in bars) and "%|" not in err and "epoch 1/2" not in err

@@ -155,6 +155,9 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
     """Similarities once per video, then every aligner; keys are ``(clip_uid, annotation_uid, query_idx)``."""
     from tqdm.auto import tqdm
 
+    from vtkit.train import interactive_output
+
+    progress = progress and interactive_output()
     aligners = list(aligners)
     out = {a: {} for a in aligners}
     sims, skipped, fallbacks = {}, {}, 0
@@ -228,13 +231,16 @@ def positive_negative(sims: dict, videos: Sequence[Video], chunk_seconds: float)
 
 def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = None, aligner: str = "dp",
                 chunk_seconds: float = 2.0, top_k: int = 5, cfg: Config | None = None,
-                segment_counts: Sequence[int] | None = None, model=None, **align_kwargs) -> list[StepSegment]:
+                segment_counts: Sequence[int] | None = None, model=None, goal: tuple[float, float] | None = None,
+                **align_kwargs) -> list[StepSegment]:
     """Time segments for one video's ordered ``steps``.
 
     ``features``: an ``[N, D]`` array or tensor, a per-chunk folder (``chunk_<i>.pt``) or a
-    packed ``.npy`` file. Returns one :class:`StepSegment` per step: the top-1 window in
-    seconds, its mean similarity and up to ``top_k`` ranked alternatives. Without a checkpoint
-    (or ``model``) the untrained towers are used, with a warning saying so.
+    packed ``.npy`` file. ``goal``: ``(start, end)`` seconds to search in (the goal segment when
+    known), else the whole video. Returns one :class:`StepSegment` per step: the top-1 window in
+    seconds and its mean similarity (``score``), then up to ``top_k`` alternatives in rank order
+    (best full alignment through each window, ``alignment_score``; the first is the top-1).
+    Without a checkpoint (or ``model``) the untrained towers are used, with a warning saying so.
     """
     from vtkit.features import load_features
 
@@ -247,25 +253,32 @@ def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = 
     cfg = (cfg or Config()).replace(chunk_seconds=chunk_seconds, aligner=aligner, top_k=top_k)
     if model is None:
         model, _ = load_model(checkpoint, cfg, feats.shape[1])
-    S = model.similarity(feats, steps)
+    first, last = 0, len(feats) - 1
+    if goal is not None:
+        first, last = goal_chunk_range(Video("", goal[0], goal[1], None, None), len(feats), chunk_seconds)
+    S = model.similarity(feats[first: last + 1], steps)
     kwargs = {k: v for k, v in _align_kwargs(cfg, aligner).items() if k not in ("chunk_seconds", "substep_mode")}
     kwargs.update(align_kwargs)
-    kwargs = relaxed_settings(kwargs, len(steps), len(feats), own_bounds=True)  # e.g. more steps than chunks
+    kwargs = relaxed_settings(kwargs, len(steps), S.shape[1], own_bounds=True)  # e.g. more steps than chunks
     result = align(S, **kwargs)
     segments = []
     for k, text in enumerate(steps):
+        ranked = dict(result.alternatives[k]) if result.alternatives else {}
         spans = result.spans(k, top_k)
         if segment_counts is not None and segment_counts[k] > 1:
             spans = _occurrences(S, result, k, segment_counts[k], top_k, kwargs)
-        alts = [_window(S[k], span, chunk_seconds) for span in spans]
+        alts = [_window(S[k], span, chunk_seconds, first, ranked.get(span)) for span in spans]
         top = alts[0] if alts else {"start": 0.0, "end": 0.0, "score": float("nan")}
         segments.append(StepSegment(k, text, top["start"], top["end"], top["score"], alts))
     return segments
 
 
-def _window(row: np.ndarray, span, chunk_seconds: float) -> dict:
-    start, end = chunks_to_seconds(span[0], span[1], chunk_seconds)
-    return {"start": start, "end": end, "score": round(float(np.mean(row[span[0]: span[1] + 1])), 6)}
+def _window(row: np.ndarray, span, chunk_seconds: float, offset: int = 0, rank_score: float | None = None) -> dict:
+    start, end = chunks_to_seconds(span[0] + offset, span[1] + offset, chunk_seconds)
+    out = {"start": start, "end": end, "score": round(float(np.mean(row[span[0]: span[1] + 1])), 6)}
+    if rank_score is not None:
+        out["alignment_score"] = round(float(rank_score), 6)
+    return out
 
 
 def _occurrences(S, result, k: int, count: int, top_k: int, kwargs: dict):
@@ -295,8 +308,10 @@ def _occurrences(S, result, k: int, count: int, top_k: int, kwargs: dict):
 # --------------------------------------------------------------------------- subtitles and files
 
 
-def read_steps(path: str | Path, video_uid: str | None = None) -> tuple[list[str], list[int], str | None]:
-    """Steps from a text file (one per line) or a GoalStep JSON (``--video-uid`` picks the video)."""
+def read_steps(path: str | Path, video_uid: str | None = None) -> tuple[list[str], list[int], str | None, tuple | None]:
+    """``(steps, segment counts, video_uid, goal window)`` from a text file (one step per line) or a
+    GoalStep JSON (``--video-uid`` picks the video; its goal segment, when annotated, is the
+    search window; substeps are not read)."""
     path = Path(path)
     if path.suffix.lower() == ".json":
         ann = load_annotations(path)
@@ -306,7 +321,8 @@ def read_steps(path: str | Path, video_uid: str | None = None) -> tuple[list[str
             video = ann.videos[0]
         else:
             video = ann.video(video_uid)
-        return [q.description for q in video.steps], [q.segment_count for q in video.steps], video.video_uid
+        goal = (video.start_time, video.end_time) if video.start_time is not None else None
+        return [q.description for q in video.steps], [q.segment_count for q in video.steps], video.video_uid, goal
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except FileNotFoundError:
@@ -316,7 +332,7 @@ def read_steps(path: str | Path, video_uid: str | None = None) -> tuple[list[str
     steps = [line for line in lines if line and not line.startswith("#")]
     if not steps:
         raise VtkitError("no steps (one description per line)", path=path)
-    return steps, [1] * len(steps), video_uid
+    return steps, [1] * len(steps), video_uid, None
 
 
 def _timestamp(seconds: float, sep: str) -> str:
@@ -362,19 +378,20 @@ def cli_predict(argv: list[str]) -> int:
     p.add_argument("--srt", help="write a SubRip subtitle file")
     args = p.parse_args(argv)
     cfg = Config.from_yaml(args.params) if args.params else Config()
-    steps, counts, uid = read_steps(args.steps, args.video_uid)
+    steps, counts, uid, goal = read_steps(args.steps, args.video_uid)
     import time
 
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         segments = align_video(args.features, steps, args.checkpoint, args.aligner, args.chunk_seconds,
-                               cfg.top_k, cfg, counts)
+                               cfg.top_k, cfg, counts, goal=goal)
     for w in caught:
         print(f"vtkit predict: note: {w.message}", file=sys.stderr)
     seconds = time.perf_counter() - t0
     doc = {"video_uid": uid, "aligner": args.aligner, "checkpoint": args.checkpoint,
-           "chunk_seconds": args.chunk_seconds, "segments": [s.to_dict() for s in segments]}
+           "chunk_seconds": args.chunk_seconds, "search_window": list(goal) if goal else None,
+           "segments": [s.to_dict() for s in segments]}
     if args.out:
         write_json(args.out, doc)
     if args.vtt:
@@ -408,9 +425,12 @@ def cli_submit(argv: list[str]) -> int:
     model, cfg_model = load_model(args.checkpoint, cfg, store.feature_dim)
     preds = submission_predictions(model, ann, store, cfg.replace(aligner=args.aligner), args.skip_missing)
     write_submission(args.out, preds.by_aligner[args.aligner])
-    n = len(preds.by_aligner[args.aligner])
-    print(f"wrote {n} queries ({sum(q.segment_count for q in ann.queries())} segments) to {args.out}"
-          + (f"; skipped {len(preds.skipped)} videos without features" if preds.skipped else ""))
+    answered = preds.by_aligner[args.aligner]
+    segments = sum(q.segment_count for q in ann.queries() if q.key in answered)
+    print(f"wrote {len(answered)} queries ({segments} segments) to {args.out}")
+    if preds.skipped:
+        print(f"warning: {len(preds.skipped)} of {len(ann.videos)} videos have no features and were left out; "
+              "the file is incomplete (check it with vtkit check-submission --partial)", file=sys.stderr)
     return 0
 
 
@@ -419,10 +439,12 @@ def submission_predictions(model, annotations: Annotations, store, cfg: Config, 
     if annotations.has_times:
         return predict_split(model, annotations, store, cfg, [cfg.aligner], skip_missing, progress=False)
     out, skipped = {}, {}
+    missing = [v.video_uid for v in annotations.videos if v.video_uid not in store]
+    if missing and not skip_missing:
+        raise VtkitError(f"{len(missing)} of {len(annotations.videos)} videos have no features (first: "
+                         f"{missing[0]}); use --skip-missing to leave them out", path=getattr(store, "root", None))
     for video in annotations.videos:
-        if video.video_uid not in store:
-            if not skip_missing:
-                raise VtkitError(f"no features for video {video.video_uid!r}", path=store.root, field=video.video_uid)
+        if video.video_uid in missing:
             skipped[video.video_uid] = "no features"
             continue
         if not video.steps:

@@ -27,6 +27,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch, Rectangle
+from matplotlib.ticker import MaxNLocator
 
 from vtkit.errors import VtkitError
 from vtkit.io import atomic_path
@@ -335,6 +336,7 @@ def plot_training_curves(history, x: str | None = None) -> Figure:
             ax.plot(xs[keep], ys[keep], marker="o", markersize=3, color=color, label=col)
         if title == "Learning rate":
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))   # epochs / steps: no 0.5 ticks
         ax.set_xlabel(x or "epoch")
         ax.set_ylabel(ylabel)
         ax.set_title(title)
@@ -498,7 +500,13 @@ def plot_recall_curves(curves: Mapping[str, Mapping], title: str | None = None) 
 def _metric_names(tables: Iterable[Mapping[str, float]], metrics) -> list[str]:
     if metrics is not None:
         return list(metrics)
-    return list(dict.fromkeys(m for table in tables for m, v in table.items() if isinstance(v, (int, float))))
+    return list(dict.fromkeys(m for table in tables for m, v in table.items()
+                              if isinstance(v, (int, float)) and m != "queries"))   # a count, not a fraction
+
+
+def _percent_label(names: Sequence[str]) -> str:
+    """Y label of bars drawn in percent (recalls: % of queries; mIoU: mean IoU in %)."""
+    return "% of queries (mIoU in %)" if "mIoU" in names else "% of queries"
 
 
 def _grouped_bars(ax: Axes, groups: list[str], series: Mapping[str, list[float]], colors, label_values: bool):
@@ -508,20 +516,23 @@ def _grouped_bars(ax: Axes, groups: list[str], series: Mapping[str, list[float]]
     for i, (name, values) in enumerate(series.items()):
         bars = ax.bar(x - 0.4 + width * (i + 0.5), values, width, color=colors[name], label=name)
         if label_values:
-            ax.bar_label(bars, fmt="%.2f", fontsize=6, padding=1)
+            ax.bar_label(bars, fmt="%.1f", fontsize=6, padding=1)
     ax.set_xticks(x, groups)
 
 
 def plot_metric_bars(table: Mapping[str, Mapping[str, float]], metrics: Sequence[str] | None = None,
                      title: str | None = None, ax: Axes | None = None) -> Figure:
-    """Grouped bars: one group per metric, one bar per aligner (``table[aligner][metric]``)."""
+    """Grouped bars: one group per metric, one bar per aligner (``table[aligner][metric]``).
+
+    Values are fractions in [0, 1] (recalls, mIoU) and are drawn in percent, as the tables show them.
+    """
     if not table:
         raise VtkitError("no metrics to plot", field="table")
     names = _metric_names(table.values(), metrics)
     fig, ax = _figure_and_ax(ax, figsize=(max(5, 1.1 * len(names) * max(1, len(table)) ** 0.5 + 2), 3.6))
-    series = {a: [float(table[a].get(m, math.nan)) for m in names] for a in table}
+    series = {a: [100 * float(table[a].get(m, math.nan)) for m in names] for a in table}
     _grouped_bars(ax, names, series, aligner_colors(table), label_values=True)
-    ax.set_ylabel("value")
+    ax.set_ylabel(_percent_label(names))
     ax.set_title(title or "Metrics per aligner")
     ax.legend(fontsize=8)
     return fig
@@ -531,7 +542,7 @@ def plot_level_breakdown(by_level: Mapping[str, Mapping[str, Mapping[str, float]
                          metrics: Sequence[str] | None = None, title: str | None = None) -> Figure:
     """One panel per metric; x = level (step / substep / ...), one bar per aligner.
 
-    ``by_level[aligner][level][metric]``.
+    ``by_level[aligner][level][metric]``: fractions in [0, 1], drawn in percent.
     """
     if not by_level:
         raise VtkitError("no metrics to plot", field="by_level")
@@ -540,11 +551,12 @@ def plot_level_breakdown(by_level: Mapping[str, Mapping[str, Mapping[str, float]
     fig, axes = new_figure(1, len(names), figsize=(3.6 * len(names), 3.4), squeeze=False)
     colors = aligner_colors(by_level)
     for ax, metric in zip(axes.flat, names):
-        series = {a: [float(by_level[a].get(level, {}).get(metric, math.nan)) for level in levels] for a in by_level}
+        series = {a: [100 * float(by_level[a].get(level, {}).get(metric, math.nan)) for level in levels]
+                  for a in by_level}
         _grouped_bars(ax, levels, series, colors, label_values=False)
         ax.set_title(metric)
         ax.set_xlabel("level")
-    axes.flat[0].set_ylabel("value")
+    axes.flat[0].set_ylabel(_percent_label(names))
     axes.flat[0].legend(fontsize=8)
     if title:
         fig.suptitle(title)

@@ -19,6 +19,7 @@ import json
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -75,6 +76,33 @@ def resolve_config(params: dict[str, Any] | Config, out_dir: str | Path | None =
     if Path(cfg.text_model).expanduser().exists():  # a local model folder, not a packaged name
         changes["text_model"] = _absolute(cfg.text_model)
     return cfg.replace(**changes)
+
+
+def preflight(cfg: Config) -> None:
+    """Checks that would otherwise fail minutes into a run: text model, device, features vs annotations."""
+    from vtkit.annotations import load_annotations
+    from vtkit.features import FeatureStore
+    from vtkit.inference import resolve_device
+    from vtkit.text import resolve_text_model
+
+    resolve_text_model(cfg.text_model)
+    resolve_device(cfg.device)
+    store = FeatureStore(cfg.video_root, cfg.feature_store, cfg.chunk_seconds)
+    videos = [v for path in (cfg.train_annotations, cfg.val_annotations)
+              for v in load_annotations(path).videos[: cfg.max_videos]]
+    missing = sorted({v.video_uid for v in videos if v.video_uid not in store})
+    if missing and not cfg.skip_missing_features:
+        raise VtkitError(f"{len(missing)} of {len({v.video_uid for v in videos})} annotated videos have no features "
+                         f"(first: {', '.join(missing[:3])}); set skip_missing_features=true to leave them out "
+                         "(counted)", path=store.root, field="video_root")
+    lengths = {v.video_uid: store.metadata(v.video_uid)["num_chunks"] * store.chunk_seconds
+               for v in videos if v.video_uid in store and v.end_time is not None}
+    short = [v for v in videos if v.video_uid in lengths and lengths[v.video_uid] < 0.98 * v.end_time]
+    if lengths and len(short) == len(lengths):
+        v = short[0]
+        raise VtkitError(f"the features of every video end before its goal segment does (e.g. {v.video_uid}: "
+                         f"{lengths[v.video_uid]:.0f} s of features < goal end {v.end_time:.0f} s); were they made "
+                         f"with another chunk length than chunk_seconds={cfg.chunk_seconds}?", field="chunk_seconds")
 
 
 def _absolute(path: str | Path) -> str:
@@ -190,6 +218,8 @@ def run_notebooks(params: dict[str, Any] | Config, out_dir: str | Path | None = 
     cfg = resolve_config(params, out_dir)
     paths = list_notebooks(notebooks_dir, notebooks)
     declared = {p: declared_parameters(p) for p in paths}
+    if any(names & {"video_root", "train_annotations"} for names in declared.values()):
+        preflight(cfg)
     run_dir = Path(cfg.out_dir)
     nb_dir = paths[0].parent
     if any(run_dir == p.parent for p in paths):
@@ -200,6 +230,10 @@ def run_notebooks(params: dict[str, Any] | Config, out_dir: str | Path | None = 
     done_before = {e.get("name"): e for e in (previous or {}).get("notebooks", [])
                    if isinstance(e, dict) and e.get("status") == "done" and (run_dir / str(e.get("name"))).is_file()}
 
+    if not resume and run_json.is_file():  # an earlier run's results must not mix with this one's
+        _echo(echo, f"replacing the earlier run in {run_dir}")
+        for old in run_dir.iterdir():
+            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -383,6 +417,9 @@ def publish(run_dir: str | Path, readme: str | Path = "README.md", figure_dir: s
                      f"{100 * before.get('val_t2v_R1', 0):.1f} to {100 * after.get('val_t2v_R1', 0):.1f} and step "
                      f"alignment R1@0.3 from {100 * before.get('val_align_R1@0.3', 0):.1f} to "
                      f"{100 * after.get('val_align_R1@0.3', 0):.1f}.")
+    if "dropdtw" in metrics.get("aligners", {}):
+        lines.append("Drop-DTW with contiguous steps solves the DP's objective with the drop cost as minus the "
+                     "background, so its row repeats the DP's.")
     if metrics.get("dfs_over_budget_videos"):
         lines.append(f"DFS exceeded its node budget on {metrics['dfs_over_budget_videos']} of {metrics.get('videos')} "
                      "videos; there the DP answer (the same optimum) stands in for it.")
@@ -444,9 +481,17 @@ def write_report(run_dir: str | Path) -> Path:
         columns, rows = aligner_table(metrics)
         if rows:
             parts.append("<p>Percent of queries.</p>" + _html_table(["aligner", *columns], rows))
-        others = other_metrics(metrics)
+        by_level = metrics.get("by_level")
+        if isinstance(by_level, dict) and all(isinstance(v, dict) for v in by_level.values()):
+            level_rows = [[f"{aligner} / {level}", *(_percent(s.get(m)) for m in columns), str(s.get("queries", ""))]
+                          for aligner, levels in by_level.items() for level, s in levels.items()
+                          if isinstance(s, dict)]
+            parts.append("<details><summary>By level (percent)</summary>"
+                         + _html_table(["aligner / level", *columns, "queries"], level_rows) + "</details>")
+        others = other_metrics({k: v for k, v in metrics.items() if k != "by_level"})
         if others:
-            parts.append(_html_table(["name", "value"], [[k, _scalar(v)] for k, v in others]))
+            parts.append("<details open><summary>Other figures of the run</summary>"
+                         + _html_table(["name", "value"], [[k, _scalar(v)] for k, v in others]) + "</details>")
     else:
         parts.append("<p>No metrics.json in the run folder.</p>")
 
@@ -645,7 +690,13 @@ def cli_run(argv: list[str]) -> int:
     parser.add_argument("--publish", metavar="README", help="also write the results table into this README "
                         "(between its results markers) and copy figures/overview.png to reports/figures/")
     args = parser.parse_args(argv)
-    params = load_params(args.params, args.pairs)
+    if args.resume and args.out and not args.params and not args.pairs:  # the recorded run's own parameters
+        recorded = read_json(Path(args.out) / "run.json", "run record").get("parameters")
+        if not isinstance(recorded, dict):
+            raise VtkitError("no parameters recorded; pass them again", path=Path(args.out) / "run.json")
+        params = Config.from_dict(recorded, source=str(Path(args.out) / "run.json")).to_dict()
+    else:
+        params = load_params(args.params, args.pairs)
     try:
         result = run_notebooks(params, args.out, notebooks_dir=args.notebooks, resume=args.resume)
     except NotebookError as err:

@@ -99,29 +99,37 @@ def read_predictions(path: str | Path, annotations, k: int = TOP_K) -> dict[Key,
     return out
 
 
-def check_submission(path: str | Path, annotations, video_lengths: Mapping[str, float] | None = None) -> list[str]:
+def check_submission(path: str | Path, annotations, video_lengths: Mapping[str, float] | None = None,
+                     partial: bool = False) -> list[str]:
     """Every problem that would make the challenge server reject or misread the file.
 
     Checks the schema, ``version`` and ``challenge``, that every query is answered exactly
     once with exactly 5 finite windows, ``start < end``, no unknown ids, and, for videos in
     ``video_lengths`` (seconds), that windows lie inside ``[0, length]``.
+    ``partial=True`` checks a submission for a subset of the videos: only the videos it
+    answers (``clip_uid`` of its known queries) must have all their queries answered.
     """
+    return _check(path, annotations, video_lengths, partial)[0]
+
+
+def _check(path, annotations, video_lengths, partial: bool) -> tuple[list[str], dict[Key, int]]:
+    """``(problems, answered)``: see :func:`check_submission`; ``answered`` maps key -> record index."""
+    answered: dict[Key, int] = {}
     try:
         data = read_json(path, "submission")
     except VtkitError as err:
-        return [str(err)]
+        return [str(err)], answered
     if not isinstance(data, dict):
-        return [f"top level must be an object, got {type(data).__name__}"]
+        return [f"top level must be an object, got {type(data).__name__}"], answered
     problems = []
     if data.get("version") != VERSION:
         problems.append(f"version must be {VERSION!r}, got {data.get('version')!r}")
     if data.get("challenge") != CHALLENGE:
         problems.append(f"challenge must be {CHALLENGE!r}, got {data.get('challenge')!r}")
     if not isinstance(data.get("results"), list):
-        return problems + ["results missing or not a list"]
+        return problems + ["results missing or not a list"], answered
     known = annotations.key_index()
     lengths = dict(video_lengths or {})
-    answered: dict[Key, int] = {}
     for i, rec in enumerate(data["results"]):
         key, windows, rec_problems = _record_problems(i, rec, TOP_K)
         problems += rec_problems
@@ -143,11 +151,19 @@ def check_submission(path: str | Path, annotations, video_lengths: Mapping[str, 
             if s < 0 or (length is not None and e > length + 1e-6):
                 bound = f"[0, {length}]" if length is not None else "[0, ...)"
                 problems.append(f"{where}: predicted_times[{j}] [{s}, {e}] lies outside the video {bound}")
-    missing = [key for key in known if key not in answered]
+    if partial:
+        videos = {clip for clip, _, _ in answered}
+        expected = [key for key in known if key[0] in videos]
+        if not answered:
+            problems.append("no query of the annotations is answered")
+    else:
+        expected = list(known)
+    missing = [key for key in expected if key not in answered]
     if missing:
         shown = ", ".join(f"{c}/{q}" for c, _, q in missing[:3])
-        problems.append(f"{len(missing)} of {len(known)} queries have no answer (e.g. {shown})")
-    return problems
+        scope = " of the answered videos" if partial else ""
+        problems.append(f"{len(missing)} of {len(expected)} queries{scope} have no answer (e.g. {shown})")
+    return problems, answered
 
 
 def cli_check_submission(argv: list[str]) -> int:
@@ -157,6 +173,8 @@ def cli_check_submission(argv: list[str]) -> int:
     parser.add_argument("annotations", help="the annotation file it answers (val format or test-split format)")
     parser.add_argument("--video-lengths", metavar="FILE.json",
                         help="JSON object video_uid -> length in seconds; windows must lie inside")
+    parser.add_argument("--partial", action="store_true",
+                        help="the submission answers a subset of the videos: only those videos must be complete")
     args = parser.parse_args(argv)
     from vtkit.annotations import load_annotations
 
@@ -167,12 +185,15 @@ def cli_check_submission(argv: list[str]) -> int:
         if not isinstance(lengths, dict) or not all(
                 isinstance(v, (int, float)) and not isinstance(v, bool) for v in lengths.values()):
             raise VtkitError("expected a JSON object video_uid -> seconds", path=args.video_lengths)
-    problems = check_submission(args.submission, ann, lengths)
+    problems, answered = _check(args.submission, ann, lengths, args.partial)
     for line in problems[:MAX_LISTED]:
         print(line)
     if len(problems) > MAX_LISTED:
         print(f"... and {len(problems) - MAX_LISTED} more problems")
     if problems:
         return 1
-    print(f"OK: {len(ann.key_index())} queries")
+    if args.partial:
+        print(f"OK: {len(answered)} queries of {len({clip for clip, _, _ in answered})} videos (partial)")
+    else:
+        print(f"OK: {len(ann.key_index())} queries")
     return 0

@@ -41,6 +41,7 @@ import dataclasses
 import math
 import os
 import signal
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -331,9 +332,35 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=gen)
 
 
-def train(cfg: Config, progress: bool = True, text_cache: bool = True) -> TrainResult:
+def interactive_output() -> bool:
+    """Whether someone watches the output live (then per-step bars are worth drawing).
+
+    :func:`vtkit.widgets.running_interactively` decides (``VTKIT_INTERACTIVE``, which ``vtkit run``
+    sets to 0 for batch runs; else a Jupyter kernel); outside a kernel and with that variable
+    unset, a terminal on stderr counts as interactive.
+    """
+    from vtkit.widgets import ENV_INTERACTIVE, running_interactively
+
+    if running_interactively():
+        return True
+    return not os.environ.get(ENV_INTERACTIVE, "").strip() and sys.stderr.isatty()
+
+
+def _format_value(value) -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
+
+
+def epoch_line(row: dict, improved: bool = False, stopped: bool = False) -> str:
+    """The one-line summary of a history row (``-`` for what was not measured, e.g. epoch 0's train loss)."""
+    return (f"epoch {row['epoch']}: " + "  ".join(f"{k} {_format_value(row[k])}" for k in HISTORY_COLUMNS[2:-1])
+            + ("  *best*" if improved else "") + ("  early stop" if stopped else ""))
+
+
+def train(cfg: Config, progress: bool = True, text_cache: bool = True, interactive: bool | None = None) -> TrainResult:
     """Train the adapters on ``cfg.train_annotations``, validate each epoch, checkpoint; see the module docstring.
 
+    ``progress``: print a line per epoch (and the setup); ``interactive``: also draw a progress bar per
+    epoch, advancing each step (None: :func:`interactive_output`; batch runs get the lines only).
     ``text_cache=False`` re-runs the text backbone on every step's texts (benchmarking only).
     """
     from tqdm.auto import tqdm
@@ -341,7 +368,13 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True) -> TrainR
     t0 = time.perf_counter()
     rank, world, device, ours = _setup_distributed(cfg)
     main = rank == 0
-    say = tqdm.write if progress and main else (lambda *_: None)
+    bars = progress and main and (interactive_output() if interactive is None else interactive)
+
+    def say(text: str) -> None:
+        if progress and main:
+            tqdm.write(text)
+            sys.stdout.flush()   # batch logs get each line when it happens
+
     try:
         # ---- data
         train_ann = load_annotations(cfg.train_annotations)
@@ -405,37 +438,38 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True) -> TrainR
                 train_ds.set_epoch(epoch)
                 order = _epoch_order(len(train_ds), cfg.seed, epoch)
                 t_epoch = time.perf_counter()
-                bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{cfg.epochs}", disable=not (progress and main),
-                           leave=False)
-                for b in bar:
-                    global_idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
-                    batch = train_ds.get_batch(global_idx[rank::world].numpy())
-                    global_positive = torch.from_numpy(train_ds.sample_positive[global_idx.numpy()])
-                    lr = optimizer.param_groups[0]["lr"]
-                    with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
-                        loss = batch_loss(model, batch, train_ds.texts, cfg.loss, global_positive, world)
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    value = loss.detach().float()
-                    if world > 1:
-                        for p in trainable:
-                            if p.grad is None:
-                                p.grad = torch.zeros_like(p)
-                            dist.all_reduce(p.grad)
-                        dist.all_reduce(value)
-                    scaler.unscale_(optimizer)
-                    if cfg.grad_clip > 0:
-                        torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
-                    scaler.step(optimizer)
-                    scaler.update()
-                    if cfg.lr_schedule == "cosine":
-                        scheduler.step()
-                    step += 1
-                    pairs += len(global_idx)
-                    losses.append(float(value))
-                    bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}")
-                    if step == kill_at:
-                        os.kill(os.getpid(), signal.SIGKILL)
+                with tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{cfg.epochs}", unit="step",
+                          disable=not bars, leave=False) as bar:
+                    for b in range(steps_per_epoch):
+                        global_idx = order[b * cfg.batch_size:(b + 1) * cfg.batch_size]
+                        batch = train_ds.get_batch(global_idx[rank::world].numpy())
+                        global_positive = torch.from_numpy(train_ds.sample_positive[global_idx.numpy()])
+                        lr = optimizer.param_groups[0]["lr"]
+                        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp):
+                            loss = batch_loss(model, batch, train_ds.texts, cfg.loss, global_positive, world)
+                        optimizer.zero_grad(set_to_none=True)
+                        scaler.scale(loss).backward()
+                        value = loss.detach().float()
+                        if world > 1:
+                            for p in trainable:
+                                if p.grad is None:
+                                    p.grad = torch.zeros_like(p)
+                                dist.all_reduce(p.grad)
+                            dist.all_reduce(value)
+                        scaler.unscale_(optimizer)
+                        if cfg.grad_clip > 0:
+                            torch.nn.utils.clip_grad_norm_(trainable, cfg.grad_clip)
+                        scaler.step(optimizer)
+                        scaler.update()
+                        if cfg.lr_schedule == "cosine":
+                            scheduler.step()
+                        step += 1
+                        pairs += len(global_idx)
+                        losses.append(float(value))
+                        bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", refresh=False)
+                        bar.update()   # redraws at most every mininterval, with the postfix above
+                        if step == kill_at:
+                            os.kill(os.getpid(), signal.SIGKILL)
                 train_seconds += time.perf_counter() - t_epoch
 
             # ---- validate (rank 0), record, stop / schedule, save
@@ -457,8 +491,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True) -> TrainR
             if cfg.lr_schedule == "plateau" and epoch > 0:
                 scheduler.step(row["val_loss"])
             stopped = 0 < cfg.early_stop_patience <= bad and epoch < cfg.epochs
-            say(f"epoch {epoch}: " + "  ".join(f"{k} {row[k]:.4g}" for k in HISTORY_COLUMNS[2:-1]) +
-                ("  *best*" if improved else "") + ("  early stop" if stopped else ""))
+            say(epoch_line(row, improved, stopped))
             if main:
                 state = {"epoch": epoch, "global_step": step, "best": best, "metric": metric, "bad_epochs": bad,
                          "stopped_early": stopped, "pairs": pairs, "train_seconds": train_seconds,
