@@ -50,7 +50,7 @@ def test_messy_cases_are_kept_and_counted(tmp_path):
     assert issues["consecutive step pairs overlapping (kept)"] == 2  # the out-of-order step overlaps too
     assert issues["substeps partly outside their parent step (kept)"] == 1
     assert issues["steps starting before the previous step (kept in file order)"] == 1
-    assert issues["steps without is_* fields (relevance unknown)"] == 1
+    assert issues["steps without is_* fields (relevance unlabelled)"] == 1
     assert summarize(ann)["queries_sharing_text_in_video"] == 2
 
 
@@ -103,7 +103,7 @@ def test_real_val_counts(goalstep_valid):
     assert issues["substeps partly outside their parent step (kept)"] == 261
     assert issues["consecutive step pairs overlapping (kept)"] == 60
     assert issues["steps starting before the previous step (kept in file order)"] == 2
-    assert issues["steps without is_* fields (relevance unknown)"] == 1
+    assert issues["steps without is_* fields (relevance unlabelled)"] == 1
     assert s["queries_sharing_text_in_video"] / s["queries"] == pytest.approx(0.44, abs=0.01)
     v = ann.videos[0]
     assert v.queries[0].annotation_uid == f"{v.video_uid}_{v.start_time}_{v.end_time}"

@@ -20,3 +20,7 @@ def __getattr__(name):
 
         return VtkitError
     raise AttributeError(name)
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

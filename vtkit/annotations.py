@@ -247,7 +247,7 @@ class _Reader:
                     self.issues["consecutive step pairs overlapping (kept)"] += 1
             prev_start, prev_end = start, end
             if "is_relevant" not in step_raw:
-                self.issues["steps without is_* fields (relevance unknown)"] += 1
+                self.issues["steps without is_* fields (relevance unlabelled)"] += 1
             step = self.query(video, ann, step_raw, s_where, "step", j, None, start, end)
             video.queries.append(step)
             for m, sub_raw in enumerate(self.children(step_raw, "segments", s_where)):
@@ -316,7 +316,7 @@ def summarize(ann: Annotations) -> dict[str, Any]:
         out["step_seconds"] = _stats([q.duration for q in steps])
         out["substep_seconds"] = _stats([q.duration for q in subs])
         out["step_coverage"] = round(_coverage(ann), 3)
-        out["relevance"] = dict(Counter(q.is_relevant or "missing" for q in steps).most_common())
+        out["relevance"] = dict(Counter(q.is_relevant or "unlabelled" for q in steps).most_common())
     else:
         out["segments"] = sum(q.segment_count for q in steps)
     out["issues"] = dict(sorted(ann.issues.items()))

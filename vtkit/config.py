@@ -91,7 +91,12 @@ class Config:
         known = set(cls.names())
         unknown = sorted(set(values) - known)
         if unknown:
-            raise VtkitError(f"unknown parameter(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}", path=source)
+            import difflib
+
+            hints = [f"{u} (did you mean {close[0]}?)" if (close := difflib.get_close_matches(u, known, 1)) else u
+                     for u in unknown]
+            raise VtkitError(f"unknown parameter(s) {', '.join(hints)}; known: {', '.join(sorted(known))}",
+                             path=source)
         hints = typing.get_type_hints(cls)
         clean = {}
         for name, value in values.items():
@@ -192,13 +197,19 @@ def _coerce(name: str, value: Any, hint: Any, source: str) -> Any:
 
 
 def _parse_text(text: str) -> Any:
-    """Read a command-line or YAML scalar: 3 -> int, 0.5 -> float, true -> bool."""
+    """Read a command-line or YAML scalar: 3 -> int, 0.5 -> float, 1e3 -> float, true -> bool."""
     import yaml
 
     try:
-        return yaml.safe_load(text)
+        value = yaml.safe_load(text)
     except yaml.YAMLError:
         return text
+    if isinstance(value, str):
+        try:
+            return float(value)  # YAML 1.1 reads "1e3" as a string
+        except ValueError:
+            pass
+    return value
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -328,6 +329,7 @@ def _execute(notebook: Path, run_dir: Path, parameters: dict[str, Any], cwd: Pat
 
 def _keep(tmp: Path, failed: Path) -> None:
     if tmp.exists() and tmp.stat().st_size > 0:
+        os.chmod(tmp, 0o644)  # the temp file was made private; the kept notebook is for reading
         os.replace(tmp, failed)
 
 
@@ -697,6 +699,7 @@ def cli_run(argv: list[str]) -> int:
         params = Config.from_dict(recorded, source=str(Path(args.out) / "run.json")).to_dict()
     else:
         params = load_params(args.params, args.pairs)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # recorded in run.json as interrupted
     try:
         result = run_notebooks(params, args.out, notebooks_dir=args.notebooks, resume=args.resume)
     except NotebookError as err:
