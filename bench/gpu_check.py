@@ -50,7 +50,7 @@ def run(device: str, text_model: str, epochs: int, out: Path) -> dict:
     model, _ = load_model(result.best_checkpoint, cfg)
     on = next(model.parameters()).device.type
     val = load_annotations(cfg.val_annotations)
-    preds = predict_split(model, val, FeatureStore(cfg.video_root), cfg, ("dp",), progress=False)
+    preds = predict_split(model, val, FeatureStore(cfg.video_root, chunk_seconds=cfg.chunk_seconds), cfg, ("dp",), progress=False)
     metrics = score(preds.by_aligner["dp"], val.queries())
     best = max(result.history, key=lambda r: r.get("val_align_R1@0.3") or 0)
     row = {"device": device, "model on": on, "seconds": time.perf_counter() - start,

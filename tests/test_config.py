@@ -63,3 +63,9 @@ def test_paths(tmp_path):
     assert cfg.replace(checkpoint="w.safetensors").checkpoint_path().name == "w.safetensors"
     with pytest.raises(VtkitError, match="video_root: path does not exist"):
         Config(video_root=str(tmp_path / "nope")).check_paths()
+
+
+def test_command_line_text_is_typed_by_its_field():
+    cfg = Config.from_dict(parse_overrides(["out_dir=2024", "text_cache_dir=off", "epochs=3", "lr=1e-4"]))
+    assert (cfg.out_dir, cfg.text_cache_dir, cfg.epochs, cfg.lr) == ("2024", "off", 3, 1e-4)
+    assert Config.from_dict({"out_dir": 2024}).out_dir == "2024"

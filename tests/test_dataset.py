@@ -253,3 +253,46 @@ def test_real_goalstep_annotations_invariants():
         for c in np.unique(ds.sample_chunk[ds.sample_video == v])[:50]:
             rows = np.flatnonzero((ds.sample_video == v) & (ds.sample_chunk == c))
             assert not set(batch["negatives"][rows].flatten().tolist()) & covering(ds, v, int(c))
+
+
+def test_feature_dimension_is_set_by_kept_videos_only():
+    # "x" has features but every step lies past them: skipped, so its D=3 must not reject the D=4 videos.
+    x = Video("x", 0.0, 40.0, None, None, [step("x", 0, "far away", 30, 40)])
+    feats = {**tiny_features(), "x": np.zeros((2, 3), np.float32)}
+    with pytest.warns(UserWarning, match="1 queries lie outside"):
+        ds = VideoTextAlignmentDataset([x, *tiny_videos()], feats, negative_ratio=1)
+    assert ds.video_uids == ["a", "b", "c"] and ds.feature_dim == 4
+    assert ds.stats["videos_without_steps"] == 1
+    # a real disagreement between kept videos is one VtkitError naming the first kept video
+    feats["b"] = np.zeros((6, 3), np.float32)
+    with pytest.raises(VtkitError, match="video b: feature dimension 3 differs from 4 of video a"):
+        VideoTextAlignmentDataset([x, *tiny_videos()], feats, negative_ratio=1)
+
+
+def test_packed_videos_without_store_record_are_checked_per_video(tmp_path):
+    feats = tiny_features()
+    root = tmp_path / "videos"
+    for uid, array in feats.items():
+        (root / uid).mkdir(parents=True)
+        for i, row in enumerate(array):
+            torch.save(torch.from_numpy(row.copy()), root / uid / f"chunk_{i}.pt")
+    pack_store(root, tmp_path / "packed", chunk_seconds=1.0, progress=False)
+    (tmp_path / "packed" / "store.json").unlink()
+    store = FeatureStore(tmp_path / "packed")
+    assert store.chunk_seconds is None     # unknown: never a made-up default
+    with pytest.raises(VtkitError, match="chunk_seconds=1.0 but the run uses 2.0"):
+        VideoTextAlignmentDataset(tiny_videos(), store, chunk_seconds=2.0)
+    with pytest.raises(VtkitError, match="chunk_seconds=1.0 but the run uses 2.0"):   # a mapping of .npy files too
+        VideoTextAlignmentDataset(tiny_videos(), {uid: tmp_path / "packed" / f"{uid}.npy" for uid in feats},
+                                  chunk_seconds=2.0)
+    with pytest.warns(UserWarning, match="outside their video's features"):   # 1 s chunks: a's steps pass b's end
+        ok = VideoTextAlignmentDataset(tiny_videos(), store, chunk_seconds=1.0, negative_ratio=1)
+    assert ok.video_uids == ["a", "b", "c"]
+
+
+def test_video_features_are_the_kept_videos_rows():
+    ds = make()
+    got = ds.video_features()
+    assert list(got) == ["a", "b", "c"]
+    for uid, array in tiny_features().items():
+        np.testing.assert_array_equal(got[uid], array)

@@ -252,3 +252,21 @@ def test_load_features_from_arrays():
         load_features(np.zeros(4, dtype=np.float32))
     with pytest.raises(VtkitError, match="NaN or Inf.*chunk 1"):
         load_features(np.array([[0.0], [np.nan]]), name="v1")
+
+
+def test_store_chunk_seconds_is_recorded_or_requested_never_a_default(source, tmp_path):
+    root, _ = source
+    out = tmp_path / "packed"
+    pack_store(root, out, chunk_seconds=1.0, progress=False)
+    assert FeatureStore(out).chunk_seconds == 1.0                  # store.json's record
+    (out / "store.json").unlink()
+    assert FeatureStore(out).chunk_seconds is None                 # unknown
+    assert FeatureStore(out, chunk_seconds=1.0).chunk_seconds == 1.0
+    assert FeatureStore(root).chunk_seconds is None and FeatureStore(root, chunk_seconds=4.0).chunk_seconds == 4.0
+    expected = "made with chunk_seconds=1.0 but the run uses 2.0"
+    with pytest.raises(VtkitError, match=expected):                # the per-video record decides
+        FeatureStore(out, chunk_seconds=2.0)["vid_a"]
+    cached = FeatureStore(out, cache=True)
+    assert cached.load("vid_a", 1.0).shape == (5, 8)
+    with pytest.raises(VtkitError, match=expected):                # also once the video is in memory
+        cached.load("vid_a", 2.0)

@@ -177,3 +177,24 @@ def test_predict_from_goalstep_json_searches_the_goal_segment(tmp_path):
             assert 100.0 <= alt["start"] < alt["end"] <= 150.0
         ranks = [a["alignment_score"] for a in seg["alternatives"]]
         assert ranks[1:] == sorted(ranks[1:], reverse=True)
+
+
+def test_every_step_gets_windows_when_min_len_exceeds_the_video():
+    feats = np.zeros((3, 8), dtype=np.float32)
+    segs = align_video(feats, ["a", "b"], model=DiagonalModel(), min_len=5, skip_penalty=1.0)
+    assert all(s.alternatives and 0.0 <= s.start < s.end <= 6.0 for s in segs)
+
+
+def test_cli_options_default_to_the_parameters_file(tmp_path):
+    feats = tmp_path / "v.npy"
+    np.save(feats, np.random.default_rng(2).normal(size=(20, 8)).astype(np.float32))
+    steps = tmp_path / "s.txt"
+    steps.write_text("a\nb\n")
+    params = tmp_path / "p.yaml"
+    params.write_text("aligner: unordered\nchunk_seconds: 1.0\n")
+    out = tmp_path / "seg.json"
+    assert main(["predict", "--features", str(feats), "--steps", str(steps), "--params", str(params),
+                 "--out", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["aligner"] == "unordered" and doc["chunk_seconds"] == 1.0
+    assert max(s["end"] for s in doc["segments"]) <= 20.0

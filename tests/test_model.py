@@ -244,3 +244,34 @@ def test_any_local_model_directory(tiny_model_dir, tmp_path):
 def test_missing_model_directory(tmp_path):
     with pytest.raises(VtkitError, match="not a local transformers model directory"):
         DualEncoder.from_config(Config().replace(text_model=str(tmp_path / "nope")), D)
+
+
+def test_text_model_key_reads_file_stats_not_weights(tmp_path):
+    import os
+
+    from vtkit import model as model_module
+
+    folder = tmp_path / "tiny-text"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"hidden_size": 8}')
+    weights = folder / "model.safetensors"
+    weights.write_bytes(b"a" * 1000)
+    stamp = weights.stat().st_mtime_ns
+    key = model_module._text_model_key.__wrapped__
+    first = key(str(folder))
+    weights.write_bytes(b"b" * 1000)                 # same size and time: the contents are not read
+    os.utime(weights, ns=(stamp, stamp))
+    assert key(str(folder)) == first
+    weights.write_bytes(b"b" * 1001)                 # another size
+    os.utime(weights, ns=(stamp, stamp))
+    assert key(str(folder)) != first
+    os.utime(weights, ns=(stamp, stamp + 1))         # another modification time
+    second = key(str(folder))
+    assert second != first
+    (folder / "config.json").write_text('{"hidden_size": 16}')
+    assert key(str(folder)) != second
+    # computed once per folder: later models with the same folder reuse it
+    model_module._text_model_key.cache_clear()
+    assert model_module.text_model_key(folder) == model_module.text_model_key(folder / ".." / folder.name)
+    info = model_module._text_model_key.cache_info()
+    assert (info.misses, info.hits) == (1, 1)

@@ -82,7 +82,7 @@ def test_run_end_to_end(done_run):
                     val_annotations=str(base / "data_samples" / "goalstep_val.json"),
                     text_cache_dir=str(base / ".cache" / "text"))
     assert record["parameters"] == expected
-    assert set(record["versions"]) == {"python", "vtkit", "torch", "transformers", "numpy", "papermill"}
+    assert set(record["versions"]) == {"python", "machine", "vtkit", "torch", "transformers", "numpy", "papermill"}
     assert record["versions"]["vtkit"] == "0.1.0"
     head = subprocess.run(["git", "-C", str(FIXTURES), "rev-parse", "HEAD"], capture_output=True, text=True)
     if head.returncode == 0:

@@ -263,3 +263,78 @@ def test_progress_bar_advances_and_batch_output_is_one_line_per_epoch(tiny_sampl
         assert "epoch 1/2" in err
     else:
         assert all(bar.disable for bar in bars) and "%|" not in err and "epoch 1/2" not in err
+
+
+def test_resume_keeps_the_early_stopping_metric(tiny_samples, tmp_path, monkeypatch):
+    import vtkit.train as train_module
+
+    # alignment cannot be scored in epochs 0-1, so selection moves to t2v R@1 and must stay there after resuming
+    scripted = iter([(0.3, math.nan), (0.5, math.nan), (0.2, 0.9), (0.6, 0.1)])
+
+    def fake_evaluate(*args, **kwargs):
+        t2v, align = next(scripted)
+        return {"val_loss": 1.0, "val_t2v_R1": t2v, "val_align_R1@0.3": align}
+
+    monkeypatch.setattr(train_module, "evaluate", fake_evaluate)
+    cfg = tiny_config(tiny_samples, tmp_path, epochs=1, max_steps_per_epoch=1, early_stop_patience=0)
+    first = train(cfg, progress=False)
+    assert first.metric == "val_t2v_R1" and first.best_metric == 0.5
+    result = train(cfg.replace(epochs=3, resume=True), progress=False)
+    assert result.metric == "val_t2v_R1" and result.best_metric == 0.6
+    assert json.loads((tmp_path / "checkpoints" / "best.json").read_text())["epoch"] == 3
+
+
+class _ColumnModel:
+    """Similarity of description k to chunk j is feature column ``COLUMNS[description]`` (others: 0)."""
+
+    COLUMNS = {"s0": 0, "s1": 1}
+
+    def __init__(self):
+        self.texts = []
+
+    def eval(self):
+        return self
+
+    def train(self, mode=True):
+        return self
+
+    def similarity(self, features, texts):
+        self.texts += texts
+        features = np.asarray(features)
+        return np.stack([features[:, self.COLUMNS[t]] if t in self.COLUMNS else np.zeros(len(features))
+                         for t in texts])
+
+
+def test_t2v_searches_the_goal_segment_and_substeps_are_not_scored():
+    from pathlib import Path
+
+    from vtkit.annotations import Annotations, Query, Video
+    from vtkit.train import evaluate
+
+    def query(i, text, start, end, level="step", step_index=None, parent=None):
+        return Query(video_uid="v", annotation_uid="v_4_16", query_idx=i, level=level, description=text,
+                     start=start, end=end, step_index=i if step_index is None else step_index,
+                     parent_query_idx=parent)
+
+    # goal 4-16 s = chunks 2..7 of 10; s0 is chunk 2, s1 chunk 5
+    video = Video("v", 4.0, 16.0, None, None, [query(0, "s0", 4, 6), query(1, "sub", 4, 5, "substep", 0, 0),
+                                               query(2, "s1", 10, 12, step_index=1)])
+    feats = np.zeros((10, 2), np.float32)
+    feats[0, 0], feats[2, 0] = 1.0, 0.5     # s0: best chunk overall 0 (before the goal), inside the goal 2: hit
+    feats[9, 1], feats[6, 1] = 1.0, 0.5     # s1: best overall 9, inside the goal 6, its span is 5: miss
+
+    class NoSamples:
+        texts = []
+
+        def set_epoch(self, epoch):
+            pass
+
+        def __len__(self):
+            return 0
+
+    model = _ColumnModel()
+    ann = Annotations(Path("val.json"), "val", None, [video], True)
+    row = evaluate(model, Config.from_dict({"device": "cpu"}), NoSamples(), ann, {"v": feats})
+    assert row["val_t2v_R1"] == 0.5
+    assert sorted(model.texts) == ["s0", "s1"]       # one similarity pass, steps only
+    assert 0.0 <= row["val_align_R1@0.3"] <= 1.0 and math.isnan(row["val_loss"])

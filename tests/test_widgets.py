@@ -109,3 +109,16 @@ def test_explorer_data_checks_lengths():
         widgets.ExplorerData.coerce({k: v for k, v in good.items() if k != "S"})
     with pytest.raises(VtkitError):
         widgets.explore([], FakeCompute(), interactive=False)
+
+
+def test_console_rule_is_shared_and_light():
+    import subprocess
+
+    from vtkit import console
+
+    assert widgets.running_interactively is console.running_interactively
+    assert widgets.ENV_INTERACTIVE == console.ENV_INTERACTIVE == "VTKIT_INTERACTIVE"
+    code = ("import sys, vtkit.console as c; c.interactive_output(); c.running_interactively(); "
+            "print(sorted(m for m in ('matplotlib', 'torch', 'numpy', 'vtkit.widgets', 'vtkit.train') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -45,6 +45,10 @@ DFS_MAX_CANDIDATES = 20_000_000   # DFS holds every (step, segment) candidate in
 Span = tuple[int, int]
 
 
+class SearchBudgetExceeded(VtkitError):
+    """The DFS stopped at its budget; :func:`align_dp` finds the same optimum."""
+
+
 @dataclass
 class Alignment:
     """Top-1 segment per step (inclusive chunk span, None = skipped) and its total score.
@@ -387,8 +391,8 @@ def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int
     cands = []
     total = sum(int(np.clip(n - np.arange(lo[k], hi[k] + 1) + 1, 0, None).sum()) for k in range(k_steps))
     if total > DFS_MAX_CANDIDATES:
-        raise VtkitError(f"DFS would enumerate {total:,} candidate segments, over its budget of "
-                         f"{DFS_MAX_CANDIDATES:,} (K={k_steps}, N={n}); use aligner='dp'", field="aligner")
+        raise SearchBudgetExceeded(f"DFS would enumerate {total:,} candidate segments, over its budget of "
+                                   f"{DFS_MAX_CANDIDATES:,} (K={k_steps}, N={n}); use aligner='dp'", field="aligner")
     for k in range(k_steps):
         lengths = np.arange(lo[k], hi[k] + 1)
         starts = [np.arange(0, n - L + 1) for L in lengths]
@@ -419,8 +423,8 @@ def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int
     def count_node() -> None:
         nodes[0] += 1
         if nodes[0] > node_budget:
-            raise VtkitError(f"DFS node budget of {node_budget} exceeded (K={k_steps}, N={n}); use aligner='dp'",
-                             field="dfs_node_budget")
+            raise SearchBudgetExceeded(f"DFS node budget of {node_budget} exceeded (K={k_steps}, N={n}); use "
+                                       "aligner='dp'", field="dfs_node_budget")
 
     def visit(k: int, pos: int, acc: float) -> None:
         if k == k_steps:
@@ -725,6 +729,8 @@ def relaxed_settings(kwargs: dict, k: int, n: int, own_bounds: bool = False) -> 
         kwargs["min_len"] = 1
         if k > n:
             kwargs["skip_penalty"] = 0.0
+    elif np.max(min_len) > n:  # skippable steps, but none could be placed: every query still gets windows
+        kwargs["min_len"] = np.minimum(min_len, n) if np.ndim(min_len) else n
     return kwargs
 
 

@@ -144,6 +144,10 @@ class Annotations:
     def warnings(self) -> list[str]:
         return [f"{n} {what}" for what, n in sorted(self.issues.items()) if n]
 
+    def head(self, n: int | None) -> "Annotations":
+        """The first ``n`` videos (all when ``n`` is None): quick runs with ``max_videos``."""
+        return self if n is None else self.subset([v.video_uid for v in self.videos[:n]])
+
     def subset(self, uids) -> "Annotations":
         """The same annotations restricted to ``uids`` (in file order)."""
         keep = set(uids)

@@ -191,8 +191,8 @@ def _coerce(name: str, value: Any, hint: Any, source: str) -> Any:
     elif hint is str:
         if isinstance(value, str):
             return value
-        if isinstance(value, Path):
-            return str(value)
+        if isinstance(value, Path) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+            return str(value)  # a YAML file's `out_dir: 2024`
     raise VtkitError(f"must be a {hint.__name__}, got {value!r}", path=source, field=name)
 
 
@@ -219,5 +219,5 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         if "=" not in pair:
             raise VtkitError(f"expected key=value, got {pair!r}", path="-p")
         key, text = pair.split("=", 1)
-        out[key.strip()] = _parse_text(text)
+        out[key.strip()] = text  # typed by the field it sets (Config.from_dict), so out_dir=2024 stays text
     return out

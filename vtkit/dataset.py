@@ -39,7 +39,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vtkit.errors import VtkitError
-from vtkit.features import FeatureStore, check_chunk_seconds, load_features
+from vtkit.features import FeatureStore, load_features
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, seconds_to_chunks
 
 SOURCES = ("hard", "easy", "mixed")
@@ -127,8 +127,6 @@ class VideoTextAlignmentDataset(Dataset):
                 raise VtkitError(f"{name} must be a non-negative integer, got {value!r}", field=name)
         if background_ratio < 0:
             raise VtkitError(f"background_ratio must be >= 0, got {background_ratio!r}", field="background_ratio")
-        if isinstance(features, FeatureStore) and features.kind == "packed":
-            check_chunk_seconds(features.chunk_seconds, chunk_seconds, features.root)
         self.chunk_seconds = float(chunk_seconds)
         self.negative_ratio = int(negative_ratio)
         self.negative_source = negative_source
@@ -155,10 +153,11 @@ class VideoTextAlignmentDataset(Dataset):
         return tid
 
     def _lookup(self, features, uid: str):
+        """``uid``'s features (None when absent); packed ones made at another chunk length are refused."""
         if isinstance(features, FeatureStore):
-            return features[uid] if uid in features else None
+            return features.load(uid, self.chunk_seconds) if uid in features else None
         value = features.get(uid)
-        return None if value is None else load_features(value, name=uid)
+        return None if value is None else load_features(value, chunk_seconds=self.chunk_seconds, name=uid)
 
     def _warn(self, counter: str, message: str) -> None:
         self.stats[counter] += 1
@@ -188,11 +187,6 @@ class VideoTextAlignmentDataset(Dataset):
                 self._warn("videos_without_features", f"video {uid}: no features; skipped")
                 continue
             n = int(array.shape[0])
-            if dim is None:
-                dim = int(array.shape[1])
-            elif array.shape[1] != dim:
-                raise VtkitError(f"video {uid}: feature dimension {array.shape[1]} differs from {dim} of "
-                                 f"video {self.video_uids[0]}")
             spans = []
             for q in queries:
                 if q.start is None:
@@ -207,6 +201,11 @@ class VideoTextAlignmentDataset(Dataset):
             if not spans:
                 self._warn("videos_without_steps", f"video {uid}: no usable {self.level} queries; skipped")
                 continue
+            if dim is None:     # set by the first video kept: a skipped video's D decides nothing
+                dim = int(array.shape[1])
+            elif array.shape[1] != dim:
+                raise VtkitError(f"video {uid}: feature dimension {array.shape[1]} differs from {dim} of "
+                                 f"video {self.video_uids[0]}")
             v = len(self.videos)
             self.videos.append(video)
             self.video_uids.append(uid)
@@ -284,6 +283,11 @@ class VideoTextAlignmentDataset(Dataset):
         if self.stats["queries_outside_features"]:
             warnings.warn(f"{self.stats['queries_outside_features']} queries lie outside their video's features "
                           "and were dropped (see dataset.warnings)", stacklevel=3)
+
+    def video_features(self) -> dict[str, np.ndarray]:
+        """uid -> float32 ``[N, D]`` features of each video in the dataset (views of the in-memory array)."""
+        return {uid: self._features[start:start + n]
+                for uid, start, n in zip(self.video_uids, self._row_start.tolist(), self.num_chunks.tolist())}
 
     # ------------------------------------------------------------------------------------------
     # sampling

@@ -306,8 +306,11 @@ class FeatureStore:
     """Read-only access to a folder of video features (either layout), keyed by video uid.
 
     ``store``: "auto" (packed when ``store.json`` or any ``*.npy`` is present, else chunks),
-    "chunks" or "packed". ``chunk_seconds``: what the run uses; a packed store made with another
-    value is refused at construction. ``cache=True`` keeps loaded videos in memory.
+    "chunks" or "packed". ``chunk_seconds``: what the run uses; a packed store or video made with
+    another value is refused (the store at construction, a video when it is loaded).
+    ``store.chunk_seconds`` is the store's recorded value, else the one asked for, else None (unknown:
+    chunk folders and packed stores without ``store.json`` carry no store-wide record).
+    ``cache=True`` keeps loaded videos in memory.
     """
 
     def __init__(self, root: str | Path, store: str = "auto", chunk_seconds: float | None = None,
@@ -324,10 +327,7 @@ class FeatureStore:
         stored = self.info.get("chunk_seconds")
         check_chunk_seconds(stored, chunk_seconds, self.root)
         self._requested = chunk_seconds if chunk_seconds is not None else stored
-        if self.kind == "packed":
-            self.chunk_seconds = float(stored if stored is not None else chunk_seconds or DEFAULT_CHUNK_SECONDS)
-        else:
-            self.chunk_seconds = float(chunk_seconds if chunk_seconds is not None else DEFAULT_CHUNK_SECONDS)
+        self.chunk_seconds = None if self._requested is None else float(self._requested)
         self.cache = cache
         self._cache: dict[str, np.ndarray] = {}
         self._dim: int | None = self.info.get("feature_dim")
@@ -357,9 +357,17 @@ class FeatureStore:
         return (self.root / uid).is_dir()
 
     def __getitem__(self, uid: str) -> np.ndarray:
+        return self.load(uid)
+
+    def load(self, uid: str, chunk_seconds: float | None = None) -> np.ndarray:
+        """``uid``'s float32 ``[N, D]`` features; a packed video made with another chunk length than
+        ``chunk_seconds`` (default: the store's) is refused."""
+        wanted = self._requested if chunk_seconds is None else chunk_seconds
         if uid in self._cache:
+            if self.kind == "packed" and wanted is not None and wanted != self._requested:
+                check_chunk_seconds(self.metadata(uid).get("chunk_seconds"), wanted, self.root)
             return self._cache[uid]
-        array = _load_video(self.root, uid, self.kind, self._requested)
+        array = _load_video(self.root, uid, self.kind, wanted)
         if self._dim is None:
             self._dim = int(array.shape[1])
         elif array.shape[1] != self._dim:

@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from vtkit.align import align, predict_queries, relaxed_settings
+from vtkit.align import ALIGNERS, SearchBudgetExceeded, align, predict_queries, relaxed_settings
 from vtkit.annotations import Annotations, Video, load_annotations
 from vtkit.config import Config
 from vtkit.errors import VtkitError
@@ -97,23 +97,22 @@ def load_model(checkpoint: str | Path | None = None, cfg: Config | None = None, 
 # --------------------------------------------------------------------------- one video
 
 
-def goal_chunk_range(video: Video, n: int, chunk_seconds: float) -> tuple[int, int]:
-    """``[first, last]`` chunks to search: the goal segment when known, else the whole video."""
-    if video.start_time is None:
+def goal_chunk_range(goal: tuple[float, float] | None, n: int, chunk_seconds: float) -> tuple[int, int]:
+    """``[first, last]`` chunks to search: the goal segment ``(start, end)`` when known, else the whole video."""
+    if goal is None or goal[0] is None:
         return 0, n - 1
-    first, last = seconds_to_chunks(video.start_time, video.end_time, chunk_seconds)
+    first, last = seconds_to_chunks(goal[0], goal[1], chunk_seconds)
     first, last = min(first, n - 1), min(last, n - 1)
     return first, last
 
 
 def similarities(model, features: np.ndarray, video: Video, chunk_seconds: float):
     """``(S_steps, S_substeps, offset)`` over the searched chunk range of ``video``."""
-    first, last = goal_chunk_range(video, len(features), chunk_seconds)
+    first, last = goal_chunk_range((video.start_time, video.end_time), len(features), chunk_seconds)
     window = np.asarray(features[first: last + 1], dtype=np.float32)
-    S_steps = model.similarity(window, [q.description for q in video.steps])
-    subs = video.substeps
-    S_subs = model.similarity(window, [q.description for q in subs]) if subs else None
-    return S_steps, S_subs, first
+    steps, subs = video.steps, video.substeps
+    S = model.similarity(window, [q.description for q in steps + subs])  # the video tower runs once
+    return S[: len(steps)], (S[len(steps):] if subs else None), first
 
 
 def _align_kwargs(cfg: Config, aligner: str, substep_mode: str | None = None) -> dict:
@@ -131,13 +130,39 @@ def predict_video(S_steps, S_subs, offset: int, video: Video, cfg: Config, align
         kwargs["best_mode"] = best_mode
     try:
         return predict_queries(video, S_steps, S_subs, chunk_offset=offset, **kwargs)
-    except VtkitError as err:
-        if aligner != "dfs" or "budget" not in str(err):
-            raise
+    except SearchBudgetExceeded:
         kwargs["aligner"] = "dp"
         out = predict_queries(video, S_steps, S_subs, chunk_offset=offset, **kwargs)
         out["dfs_fallback"] = True  # type: ignore[index]
         return out
+
+
+@dataclass
+class Evaluation:
+    """What notebooks 03 and 04 evaluate: the val split, its features, the trained and untrained models."""
+
+    val: Annotations
+    store: object
+    model: object
+    untrained: object
+    model_cfg: Config
+
+
+def load_evaluation(cfg: Config) -> Evaluation:
+    """Val annotations (``max_videos``), a caching feature store, the checkpoint's model and the same
+    architecture untrained (same seed) as reference."""
+    from vtkit.features import FeatureStore
+
+    if not cfg.checkpoint_path().is_file():
+        raise VtkitError(f"no checkpoint at {cfg.checkpoint_path()}: run 02_training.ipynb first (same out_dir) "
+                         "or set the checkpoint parameter", field="checkpoint")
+    val = load_annotations(cfg.val_annotations).head(cfg.max_videos)
+    store = FeatureStore(cfg.video_root, cfg.feature_store, cfg.chunk_seconds, cache=True)
+    model, model_cfg = load_model(cfg.checkpoint_path(), cfg)
+    with warnings.catch_warnings():  # the untrained reference is deliberate
+        warnings.simplefilter("ignore")
+        untrained, _ = load_model(None, model_cfg.replace(device=cfg.device), store.feature_dim)
+    return Evaluation(val, store, model, untrained, model_cfg)
 
 
 @dataclass
@@ -155,7 +180,7 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
     """Similarities once per video, then every aligner; keys are ``(clip_uid, annotation_uid, query_idx)``."""
     from tqdm.auto import tqdm
 
-    from vtkit.train import interactive_output
+    from vtkit.console import interactive_output
 
     progress = progress and interactive_output()
     aligners = list(aligners)
@@ -171,7 +196,8 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
                                  path=getattr(store, "root", None), field=video.video_uid)
             skipped[video.video_uid] = "no features"
             continue
-        sims[video.video_uid] = similarities(model, store[video.video_uid], video, cfg.chunk_seconds)
+        feats = store.load(video.video_uid, cfg.chunk_seconds) if hasattr(store, "load") else store[video.video_uid]
+        sims[video.video_uid] = similarities(model, feats, video, cfg.chunk_seconds)
     if cfg.substep_mode == "best" and annotations.has_times and any(v.substeps for v in videos):
         from vtkit.align import select_substep_mode
 
@@ -255,7 +281,7 @@ def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = 
         model, _ = load_model(checkpoint, cfg, feats.shape[1])
     first, last = 0, len(feats) - 1
     if goal is not None:
-        first, last = goal_chunk_range(Video("", goal[0], goal[1], None, None), len(feats), chunk_seconds)
+        first, last = goal_chunk_range(goal, len(feats), chunk_seconds)
     S = model.similarity(feats[first: last + 1], steps)
     kwargs = {k: v for k, v in _align_kwargs(cfg, aligner).items() if k not in ("chunk_seconds", "substep_mode")}
     kwargs.update(align_kwargs)
@@ -370,14 +396,16 @@ def cli_predict(argv: list[str]) -> int:
     p.add_argument("--steps", required=True, help="STEPS.txt (one per line) or GoalStep ANNOTATIONS.json")
     p.add_argument("--video-uid", help="which video of ANNOTATIONS.json")
     p.add_argument("--checkpoint", help="trained weights (checkpoints/best.safetensors); default: untrained")
-    p.add_argument("--aligner", default="dp", choices=("dp", "dfs", "dropdtw", "unordered"))
-    p.add_argument("--chunk-seconds", type=float, default=2.0)
+    p.add_argument("--aligner", choices=ALIGNERS, help="default: the parameters' aligner (dp)")
+    p.add_argument("--chunk-seconds", type=float, help="default: the parameters' chunk_seconds (2.0)")
     p.add_argument("--params", help="YAML of Config values (background, min_len, max_len, ...)")
     p.add_argument("--out", help="write segments as JSON here (default: print them)")
     p.add_argument("--vtt", help="write a WebVTT subtitle file")
     p.add_argument("--srt", help="write a SubRip subtitle file")
     args = p.parse_args(argv)
     cfg = Config.from_yaml(args.params) if args.params else Config()
+    args.aligner = args.aligner or cfg.aligner
+    args.chunk_seconds = args.chunk_seconds or cfg.chunk_seconds
     steps, counts, uid, goal = read_steps(args.steps, args.video_uid)
     import time
 
@@ -414,12 +442,13 @@ def cli_submit(argv: list[str]) -> int:
     p.add_argument("annotations", help="GoalStep JSON: the test-split format, or an annotated split")
     p.add_argument("--features", required=True, help="VIDEO_ROOT (per-chunk folders) or a packed store")
     p.add_argument("--checkpoint", help="trained weights; default: untrained towers")
-    p.add_argument("--aligner", default="dp", choices=("dp", "dfs", "dropdtw", "unordered"))
+    p.add_argument("--aligner", choices=ALIGNERS, help="default: the parameters' aligner (dp)")
     p.add_argument("--params", help="YAML of Config values")
     p.add_argument("--out", required=True, help="submission JSON to write")
     p.add_argument("--skip-missing", action="store_true", help="leave out videos without features (counted)")
     args = p.parse_args(argv)
     cfg = Config.from_yaml(args.params) if args.params else Config()
+    args.aligner = args.aligner or cfg.aligner
     ann = load_annotations(args.annotations)
     store = FeatureStore(args.features, chunk_seconds=cfg.chunk_seconds)
     model, cfg_model = load_model(args.checkpoint, cfg, store.feature_dim)
@@ -453,7 +482,8 @@ def submission_predictions(model, annotations: Annotations, store, cfg: Config, 
                                chunk_seconds=cfg.chunk_seconds, top_k=cfg.top_k, cfg=cfg,
                                segment_counts=[q.segment_count for q in video.steps], model=model)
         for q, seg in zip(video.steps, segments):
-            wins = [(a["start"], a["end"]) for a in seg.alternatives]
+            wins = [(a["start"], a["end"]) for a in seg.alternatives] or [(0.0, len(store[video.video_uid]) *
+                                                                            cfg.chunk_seconds)]
             while len(wins) < cfg.top_k:
                 wins.append(wins[-1])
             out[q.key] = wins

@@ -161,3 +161,29 @@ def cli_evaluate(argv: list[str]) -> int:
     else:
         print(format_table(result, missing))
     return 0
+
+
+def separation(pos, neg) -> dict[str, float]:
+    """Mean gap ``mean(pos) - mean(neg)`` and AUC = P(pos > neg) + P(pos == neg) / 2."""
+    pos, neg = (a[np.isfinite(a)] for a in (np.asarray(x, dtype=float).ravel() for x in (pos, neg)))
+    if not pos.size or not neg.size:
+        return {"mean_gap": float("nan"), "auc": float("nan")}
+    neg_sorted = np.sort(neg)
+    below = np.searchsorted(neg_sorted, pos, side="left")
+    not_above = np.searchsorted(neg_sorted, pos, side="right")
+    auc = float((below + 0.5 * (not_above - below)).sum() / (pos.size * neg.size))
+    return {"mean_gap": float(pos.mean() - neg.mean()), "auc": auc}
+
+
+def report_metrics(scores: Mapping[str, dict], queries: int, reference: dict | None = None,
+                   training: dict | None = None, **extra) -> dict:
+    """The ``metrics.json`` of a run: ``{"aligners": {name: headline metrics}, "queries": n, "by_level": ...,
+    "untrained_dp": ..., "training": ..., **extra}`` from :func:`score` results (fractions)."""
+    out = {"aligners": {a: {m: s[m] for m in METRIC_NAMES} for a, s in scores.items()}, "queries": queries, **extra,
+           "by_level": {a: {level: {m: g[m] for m in (*METRIC_NAMES, "queries")} for level, g in s["by_level"].items()}
+                        for a, s in scores.items() if "by_level" in s}}
+    if reference is not None:
+        out["untrained_dp"] = {m: reference[m] for m in METRIC_NAMES}
+    if training is not None:  # results only: timings stay in training.json, so reruns give identical files
+        out["training"] = {k: v for k, v in training.items() if k not in ("seconds", "pairs_per_second")}
+    return out

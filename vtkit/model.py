@@ -19,6 +19,7 @@ disk (``<text_cache_dir>/<model key>/<shard>.safetensors``: vectors plus their `
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -125,14 +126,19 @@ def _feed_forward_slots(backbone: nn.Module) -> list[tuple[nn.Module, str]]:
 
 
 def text_model_key(model_dir: Path) -> str:
-    """Identity of a text model for the cache: folder name, config.json and weight files, pooling."""
-    h = hashlib.sha1(f"{model_dir.name}|mean-pool|max_tokens={MAX_TEXT_TOKENS}".encode())
-    h.update((model_dir / "config.json").read_bytes())
-    for weights in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("*.bin")):
-        h.update(weights.name.encode())
-        with open(weights, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 24), b""):
-                h.update(block)
+    """Identity of a text model for the cache: folder name, config.json, the weight files' names, sizes
+    and modification times (as :func:`vtkit.features.fingerprint`), pooling. Computed once per folder."""
+    return _text_model_key(str(Path(model_dir).resolve()))
+
+
+@functools.lru_cache(maxsize=None)
+def _text_model_key(model_dir: str) -> str:
+    folder = Path(model_dir)
+    h = hashlib.sha1(f"{folder.name}|mean-pool|max_tokens={MAX_TEXT_TOKENS}".encode())
+    h.update((folder / "config.json").read_bytes())
+    for weights in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        stat = weights.stat()
+        h.update(f"\n{weights.name}\t{stat.st_size}\t{stat.st_mtime_ns}".encode())
     return h.hexdigest()[:20]
 
 

@@ -31,6 +31,7 @@ from matplotlib.ticker import MaxNLocator
 
 from vtkit.errors import VtkitError
 from vtkit.io import atomic_path
+from vtkit.metrics import separation  # noqa: F401  (drawn in legends; also plots.separation)
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds
 
 Span = tuple[int, int]
@@ -48,9 +49,14 @@ def palette(n: int) -> list:
 
 
 def aligner_colors(names: Iterable[str]) -> dict[str, Any]:
-    """A fixed colour per aligner name, in the given order."""
+    """A fixed colour per aligner name (the same in every figure); other names get the next colours."""
+    from vtkit.align import ALIGNERS
+
     names = list(names)
-    return dict(zip(names, palette(len(names))))
+    extra = [n for n in names if n not in ALIGNERS]
+    colours = palette(len(ALIGNERS) + len(extra))
+    order = list(ALIGNERS) + extra
+    return {n: colours[order.index(n)] for n in names}
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -416,18 +422,6 @@ def plot_similarity_heatmap(S, gt_spans=None, segments: Mapping[str, Sequence] |
     _draw_heatmap(ax, S, gt_spans, segments, step_labels, chunk_seconds, first_chunk, max_label_len)
     ax.set_title(title or "Step-to-chunk similarity")
     return fig
-
-
-def separation(pos, neg) -> dict[str, float]:
-    """Mean gap ``mean(pos) - mean(neg)`` and AUC = P(pos > neg) + P(pos == neg) / 2."""
-    pos, neg = _as_array(pos), _as_array(neg)
-    if not pos.size or not neg.size:
-        return {"mean_gap": math.nan, "auc": math.nan}
-    neg_sorted = np.sort(neg)
-    below = np.searchsorted(neg_sorted, pos, side="left")
-    not_above = np.searchsorted(neg_sorted, pos, side="right")
-    auc = float((below + 0.5 * (not_above - below)).sum() / (pos.size * neg.size))
-    return {"mean_gap": float(pos.mean() - neg.mean()), "auc": auc}
 
 
 def plot_similarity_distributions(pos, neg, labels=("positive", "negative"), title: str | None = None,

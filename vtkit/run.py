@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import csv
 import datetime as dt
 import html
@@ -90,7 +91,7 @@ def preflight(cfg: Config) -> None:
     resolve_device(cfg.device)
     store = FeatureStore(cfg.video_root, cfg.feature_store, cfg.chunk_seconds)
     videos = [v for path in (cfg.train_annotations, cfg.val_annotations)
-              for v in load_annotations(path).videos[: cfg.max_videos]]
+              for v in load_annotations(path).head(cfg.max_videos).videos]
     missing = sorted({v.video_uid for v in videos if v.video_uid not in store})
     if missing and not cfg.skip_missing_features:
         raise VtkitError(f"{len(missing)} of {len({v.video_uid for v in videos})} annotated videos have no features "
@@ -156,7 +157,8 @@ def _now() -> str:
 def package_versions() -> dict[str, Optional[str]]:
     from importlib import metadata
 
-    versions: dict[str, Optional[str]] = {"python": platform.python_version()}
+    versions: dict[str, Optional[str]] = {"python": platform.python_version(),
+                                          "machine": f"{platform.system()} {platform.machine()}"}
     for name in VERSIONED_PACKAGES:
         try:
             versions[name] = metadata.version(name)
@@ -231,7 +233,11 @@ def run_notebooks(params: dict[str, Any] | Config, out_dir: str | Path | None = 
     done_before = {e.get("name"): e for e in (previous or {}).get("notebooks", [])
                    if isinstance(e, dict) and e.get("status") == "done" and (run_dir / str(e.get("name"))).is_file()}
 
-    if not resume and run_json.is_file():  # an earlier run's results must not mix with this one's
+    if not resume and notebooks is None and run_json.is_file():  # a full rerun: no stale results may mix in
+        protected = [nb_dir.resolve(), Path.cwd().resolve()]
+        if any(p == run_dir.resolve() or run_dir.resolve() in p.parents for p in protected):
+            raise VtkitError("the run folder holds the notebooks or the current folder; choose another --out",
+                             path=run_dir)
         _echo(echo, f"replacing the earlier run in {run_dir}")
         for old in run_dir.iterdir():
             shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
@@ -263,6 +269,30 @@ def run_notebooks(params: dict[str, Any] | Config, out_dir: str | Path | None = 
         path.unlink(missing_ok=True)
 
     result = RunResult(run_dir=run_dir, config=cfg, report=run_dir / "report.html")
+    with _batch_environment():
+        _run_each(paths, record, run_json, run_dir, nb_dir, parameters, declared, done_before, result, echo)
+    result.seconds = {e["name"]: e["seconds"] for e in record["notebooks"]}
+    record.update(status="done", finished=_now(), report="report.html")
+    write_json(run_json, record)
+    write_report(run_dir)
+    return result
+
+
+@contextlib.contextmanager
+def _batch_environment():
+    """Kernels started here see VTKIT_INTERACTIVE=0 (no front end: explorers draw static figures)."""
+    before = os.environ.get("VTKIT_INTERACTIVE")
+    os.environ["VTKIT_INTERACTIVE"] = "0"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("VTKIT_INTERACTIVE", None)
+        else:
+            os.environ["VTKIT_INTERACTIVE"] = before
+
+
+def _run_each(paths, record, run_json, run_dir, nb_dir, parameters, declared, done_before, result, echo) -> None:
     for i, (path, entry) in enumerate(zip(paths, record["notebooks"]), 1):
         label = f"[{i}/{len(paths)}] {path.name}"
         if path.name in done_before:
@@ -290,11 +320,6 @@ def run_notebooks(params: dict[str, Any] | Config, out_dir: str | Path | None = 
         write_json(run_json, record)
         result.executed.append(path.name)
         _echo(echo, f" {entry['seconds']:.1f} s")
-    result.seconds = {e["name"]: e["seconds"] for e in record["notebooks"]}
-    record.update(status="done", finished=_now(), report="report.html")
-    write_json(run_json, record)
-    write_report(run_dir)
-    return result
 
 
 def _echo(enabled: bool, text: str, **kwargs) -> None:
@@ -308,8 +333,6 @@ def _execute(notebook: Path, run_dir: Path, parameters: dict[str, Any], cwd: Pat
     from papermill.exceptions import PapermillExecutionError
 
     failed = run_dir / f"{notebook.stem}.failed.ipynb"
-    # Batch runs have no front end: widget explorers draw static figures (vtkit.widgets).
-    os.environ["VTKIT_INTERACTIVE"] = "0"
     with atomic_path(run_dir / notebook.name) as tmp:
         try:
             with warnings.catch_warnings():
@@ -402,13 +425,15 @@ def publish(run_dir: str | Path, readme: str | Path = "README.md", figure_dir: s
     text = readme.read_text(encoding="utf-8")
     if README_START not in text or README_END not in text:
         raise VtkitError(f"no results markers ({README_START} ... {README_END})", path=readme)
+    params = record.get("parameters", {})
     seconds = sum(float(n.get("seconds") or 0) for n in record.get("notebooks", []))
     per_nb = ", ".join(f"{Path(n['name']).stem.split('_')[0]} {float(n.get('seconds') or 0):.0f} s"
                        for n in record.get("notebooks", []))
     training = metrics.get("training", {})
     lines = [README_START, "",
-             f"Results of the last `make run` on `data_samples/` (val split, {metrics.get('queries')} queries: "
-             "steps and substeps; percentages):", "", metrics_markdown(metrics).rstrip(), ""]
+             f"Results of the last `make run` (val annotations `{Path(str(params.get('val_annotations'))).name}`, "
+             f"{metrics.get('queries')} queries: steps and substeps; percentages):", "",
+             metrics_markdown(metrics).rstrip(), ""]
     if "untrained_dp" in metrics:
         u = metrics["untrained_dp"]
         lines.append("Untrained model with the DP aligner (reference): "
@@ -426,8 +451,9 @@ def publish(run_dir: str | Path, readme: str | Path = "README.md", figure_dir: s
         lines.append(f"DFS exceeded its node budget on {metrics['dfs_over_budget_videos']} of {metrics.get('videos')} "
                      "videos; there the DP answer (the same optimum) stands in for it.")
     versions = record.get("versions", {})
-    lines += ["", f"Wall time of the four notebooks: {seconds:.0f} s ({per_nb}); "
-                  f"torch {versions.get('torch', '?')}, {platform.machine()} CPU.", "", README_END]
+    lines += ["", f"Wall time of the {len(record.get('notebooks', []))} notebooks: {seconds:.0f} s ({per_nb}); "
+                  f"torch {versions.get('torch', '?')}, device {params.get('device', '?')}, "
+                  f"{versions.get('machine', platform.machine())}.", "", README_END]
     start, end = text.index(README_START), text.index(README_END) + len(README_END)
     write_text(readme, text[:start] + "\n".join(lines) + text[end:])
     overview = run_dir / "figures" / "overview.png"

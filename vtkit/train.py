@@ -2,10 +2,11 @@
 
 One epoch = the training samples in a fresh order (``torch.Generator`` seeded from ``(seed, epoch)``,
 negatives from ``dataset.set_epoch(epoch)``), in global batches of ``batch_size``; then validation:
-val loss (negatives fixed at epoch 0), text-to-video R@1 (a step query is a hit when its video's
-best-scoring chunk lies in the query's chunk span) and alignment R1@0.3 (the notebooks' evaluation,
-:func:`vtkit.inference.predict_split` with ``cfg.aligner``, scored on step queries). Epoch 0 is the
-untrained model, evaluated before any step, so the first history row is the baseline.
+val loss (negatives fixed at epoch 0), text-to-video R@1 (a step query is a hit when the best-scoring
+chunk of its video's goal segment lies in the query's chunk span; the goal segment is the range the
+aligners search) and alignment R1@0.3 (the notebooks' evaluation, :func:`vtkit.inference.predict_split`
+with ``cfg.aligner``, scored on step queries). Both come from one similarity matrix per video. Epoch 0
+is the untrained model, evaluated before any step, so the first history row is the baseline.
 
 The text backbone is frozen: its pooled output for every train and val description is computed once
 before training (one cache shard); each step only runs the text adapter and projection on the unique
@@ -52,6 +53,7 @@ import torch.distributed as dist
 
 from vtkit.annotations import load_annotations
 from vtkit.config import Config, parse_overrides
+from vtkit.console import interactive_output
 from vtkit.dataset import VideoTextAlignmentDataset
 from vtkit.errors import VtkitError
 from vtkit.features import FeatureStore
@@ -168,7 +170,11 @@ def batch_loss(model, batch: dict, texts: list[str], loss_name: str, global_posi
 
 @torch.no_grad()
 def evaluate(model, cfg: Config, val_ds, val_ann, val_features: dict) -> dict:
-    """``val_loss``, ``val_t2v_R1`` and ``val_align_R1@0.3`` of the current model."""
+    """``val_loss``, ``val_t2v_R1`` and ``val_align_R1@0.3`` of the current model.
+
+    Both retrieval scores use the step similarities that :func:`vtkit.inference.predict_split` computes
+    once per video over the goal segment (substeps are left out: validation scores step queries only).
+    """
     from vtkit.inference import predict_split
 
     model.eval()
@@ -179,22 +185,26 @@ def evaluate(model, cfg: Config, val_ds, val_ann, val_features: dict) -> dict:
         weight = int((batch["positive"] >= 0).sum())
         total += float(batch_loss(model, batch, val_ds.texts, cfg.loss)) * weight
         count += weight
-    hits, steps = [], []
+    scored = {}   # video uid -> [(row of S_steps, query)] of the step queries with times inside the features
     for video in val_ann.videos:
         feats = val_features.get(video.video_uid)
-        queries = [q for q in video.steps if q.start is not None and q.chunk_span(cfg.chunk_seconds)[0] < len(feats)] \
-            if feats is not None else []
-        if not queries:
-            continue
-        best = model.similarity(feats, [q.description for q in queries]).argmax(axis=1)
-        for q, chunk in zip(queries, best):
-            first, last = q.chunk_span(cfg.chunk_seconds)
-            hits.append(first <= chunk <= last)
-        steps += queries
-    align = math.nan
-    if steps:
-        preds = predict_split(model, val_ann, val_features, cfg, aligners=[cfg.aligner], skip_missing=True,
+        queries = [(k, q) for k, q in enumerate(video.steps)
+                   if feats is not None and q.start is not None and q.chunk_span(cfg.chunk_seconds)[0] < len(feats)]
+        if queries:
+            scored[video.video_uid] = queries
+    hits, align = [], math.nan
+    if scored:
+        steps_only = dataclasses.replace(val_ann, videos=[dataclasses.replace(v, queries=v.steps)
+                                                          for v in val_ann.videos if v.video_uid in scored])
+        preds = predict_split(model, steps_only, val_features, cfg, aligners=[cfg.aligner], skip_missing=True,
                               progress=False)
+        for uid, queries in scored.items():
+            S_steps, _, offset = preds.similarities[uid]
+            best = S_steps.argmax(axis=1) + offset
+            for k, q in queries:
+                first, last = q.chunk_span(cfg.chunk_seconds)
+                hits.append(first <= best[k] <= last)
+        steps = [q for queries in scored.values() for _, q in queries]
         align = score(preds.by_aligner[cfg.aligner], steps, thresholds=(0.3,), ks=(1,), breakdown=False)["R1@0.3"]
     model.train()
     return {"val_loss": total / count if count else math.nan, "val_t2v_R1": float(np.mean(hits)) if hits else math.nan,
@@ -332,20 +342,6 @@ def _epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     return torch.randperm(n, generator=gen)
 
 
-def interactive_output() -> bool:
-    """Whether someone watches the output live (then per-step bars are worth drawing).
-
-    :func:`vtkit.widgets.running_interactively` decides (``VTKIT_INTERACTIVE``, which ``vtkit run``
-    sets to 0 for batch runs; else a Jupyter kernel); outside a kernel and with that variable
-    unset, a terminal on stderr counts as interactive.
-    """
-    from vtkit.widgets import ENV_INTERACTIVE, running_interactively
-
-    if running_interactively():
-        return True
-    return not os.environ.get(ENV_INTERACTIVE, "").strip() and sys.stderr.isatty()
-
-
 def _format_value(value) -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4g}"
 
@@ -379,15 +375,14 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         # ---- data
         train_ann = load_annotations(cfg.train_annotations)
         val_ann = load_annotations(cfg.val_annotations)
-        train_ann = dataclasses.replace(train_ann, videos=train_ann.videos[: cfg.max_videos])
-        val_ann = dataclasses.replace(val_ann, videos=val_ann.videos[: cfg.max_videos])
+        train_ann, val_ann = train_ann.head(cfg.max_videos), val_ann.head(cfg.max_videos)
         store = FeatureStore(cfg.video_root, store=cfg.feature_store, chunk_seconds=cfg.chunk_seconds)
-        val_features = {v.video_uid: store[v.video_uid] for v in val_ann.videos if v.video_uid in store}
         common = dict(chunk_seconds=cfg.chunk_seconds, negative_ratio=cfg.negative_ratio,
                       negative_source=cfg.negative_source, background_ratio=cfg.background_ratio,
                       context_window=cfg.context_window, seed=cfg.seed, skip_missing=cfg.skip_missing_features)
         train_ds = VideoTextAlignmentDataset(train_ann.videos, store, **common)
-        val_ds = VideoTextAlignmentDataset(val_ann.videos, val_features, **common)
+        val_ds = VideoTextAlignmentDataset(val_ann.videos, store, **common)
+        val_features = val_ds.video_features()   # the videos validation can score, read and checked once
         say(f"train: {train_ds!r}\nval:   {val_ds!r}")
 
         # ---- model, text cache, optimizer
@@ -420,15 +415,16 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         folder = Path(cfg.out_dir) / "checkpoints"
         history_csv = Path(cfg.out_dir) / "history.csv"
         history, best, start, step, bad, stopped, pairs, train_seconds = [], None, 0, 0, 0, False, 0, 0.0
+        metric = "val_align_R1@0.3"   # becomes val_t2v_R1 for good once alignment cannot be scored
         if cfg.resume and (folder / "last.json").is_file():
             state = _restore(folder / "last.json", model, optimizer, scheduler, scaler)
             history, best, bad, stopped = state["history"], state["best"], state["bad_epochs"], state["stopped_early"]
             start, step, pairs, train_seconds = state["epoch"] + 1, state["global_step"], state["pairs"], state["train_seconds"]
+            metric = state.get("metric", metric)
             say(f"resumed from {folder / 'last.json'} after epoch {state['epoch']} (step {step})")
         elif cfg.resume:
             say(f"resume: no checkpoint in {folder}; starting fresh")
         kill_at = int(os.environ.get(KILL_AT_STEP_ENV, "0") or 0)
-        metric = "val_align_R1@0.3"
 
         # ---- epochs (0 = evaluation of the untrained model)
         for epoch in range(start, 0 if stopped else cfg.epochs + 1):

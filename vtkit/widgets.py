@@ -19,7 +19,6 @@ the launcher's environment). Neither path blocks: widgets only react to later ch
 """
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -28,11 +27,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from vtkit import plots
+from vtkit.console import ENV_INTERACTIVE, running_interactively  # noqa: F401  (re-exported)
 from vtkit.errors import VtkitError
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS
 
 Span = tuple[int, int]
-ENV_INTERACTIVE = "VTKIT_INTERACTIVE"
 
 # slider (min, max, step, default) for background_value per background kind
 VALUE_RANGES: dict[str, tuple[float, float, float, float]] = {
@@ -82,22 +81,6 @@ class ExplorerData:
             raise VtkitError(f"compute result lacks {', '.join(missing)}", field="compute")
         known = {f: value[f] for f in cls.__dataclass_fields__ if f in value}
         return cls(**known)
-
-
-def running_interactively() -> bool:
-    """Auto mode: ``VTKIT_INTERACTIVE`` if set, else whether we run in an IPython kernel with ipywidgets."""
-    flag = os.environ.get(ENV_INTERACTIVE, "").strip().lower()
-    if flag in ("0", "false", "no", "off"):
-        return False
-    if flag in ("1", "true", "yes", "on"):
-        return True
-    try:
-        from IPython import get_ipython
-        import ipywidgets  # noqa: F401
-    except ImportError:
-        return False
-    shell = get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
 
 
 def _video_uid(video) -> str:
