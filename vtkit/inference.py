@@ -451,7 +451,11 @@ def cli_submit(argv: list[str]) -> int:
     args.aligner = args.aligner or cfg.aligner
     ann = load_annotations(args.annotations)
     store = FeatureStore(args.features, chunk_seconds=cfg.chunk_seconds)
-    model, cfg_model = load_model(args.checkpoint, cfg, store.feature_dim)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model, _ = load_model(args.checkpoint, cfg, store.feature_dim)
+    for w in caught:
+        print(f"vtkit submit: note: {w.message}", file=sys.stderr)
     preds = submission_predictions(model, ann, store, cfg.replace(aligner=args.aligner), args.skip_missing)
     write_submission(args.out, preds.by_aligner[args.aligner])
     answered = preds.by_aligner[args.aligner]
