@@ -61,6 +61,7 @@ def _records(ann):
     (lambda r: r[2].pop("predicted_times"), r"results\[2\].*predicted_times missing"),
     (lambda r: r[0].update(predicted_times=[[1.0, 2.0]] * 3), r"results\[0\].*3 predicted windows, expected 5"),
     (lambda r: r[3].update(predicted_times=[[5.0, 2.0]] * 5), r"results\[3\].*starts after it ends"),
+    (lambda r: r[3].update(predicted_times=[[2.0, 2.0]] * 5), r"results\[3\].*\[2.0, 2.0\].*start < end required"),
     (lambda r: r[0].update(predicted_times=[[1.0, float("inf")]] * 5), r"results\[0\].*not finite"),
     (lambda r: r[0].pop("clip_uid"), r"results\[0\].*clip_uid missing"),
 ])
@@ -91,6 +92,19 @@ def test_checker_lists_every_problem(ann, tmp_path):
     assert "unknown query" in text
     assert "1 of 4 queries have no answer (e.g. vid-b/0)" in text
     assert "outside the video [0, 50.0]" in text        # step 1 ends at 70 s
+
+
+@pytest.mark.parametrize("window", [[2.0, 2.0], [5.0, 2.0]])
+def test_reader_and_checker_apply_one_window_rule(ann, tmp_path, window):
+    records = _records(ann)
+    records[3]["predicted_times"] = [[0.0, 1.0]] * 4 + [window]
+    path = _write(tmp_path, records)
+    with pytest.raises(VtkitError) as err:
+        read_predictions(path, ann)
+    expected = (f"results[3] (clip_uid='vid-b', annotation_uid='vid-b_0.0_40.0', query_idx=0): predicted_times[4] "
+                f"is empty or starts after it ends: {window} (start < end required)")
+    assert str(err.value) == f"{path}: {expected}"
+    assert check_submission(path, ann) == [expected]
 
 
 def test_checker_on_unreadable_file(ann, tmp_path):

@@ -338,3 +338,64 @@ def test_t2v_searches_the_goal_segment_and_substeps_are_not_scored():
     assert row["val_t2v_R1"] == 0.5
     assert sorted(model.texts) == ["s0", "s1"]       # one similarity pass, steps only
     assert 0.0 <= row["val_align_R1@0.3"] <= 1.0 and math.isnan(row["val_loss"])
+
+
+class _TableModel:
+    """encode_video = identity, encode_text = rows of a fixed table: ``batch_loss`` without a network."""
+    device = torch.device("cpu")
+
+    def __init__(self, table):
+        self.table, self.encoded = table, []
+
+    def encode_video(self, features):
+        return features
+
+    def encode_text(self, texts):
+        self.encoded.append(list(texts))
+        return self.table[[int(t) for t in texts]]
+
+    def scale(self):
+        return torch.tensor(10.0, dtype=torch.float64)
+
+
+def _unit(*shape, seed):
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    return x / x.norm(dim=-1, keepdim=True)
+
+
+def test_infonce_batch_loss_leaves_out_background_rows():
+    from vtkit.train import batch_loss
+
+    texts = [str(i) for i in range(6)]
+    model = _TableModel(_unit(6, 8, seed=4))
+    video = _unit(4, 8, seed=5).requires_grad_()
+    positive = torch.tensor([0, -1, 2, 5])
+    negatives = torch.tensor([[1, 2, 3], [0, 1, 4], [3, 4, 0], [0, 1, 2]])
+    batch = {"features": video, "positive": positive, "negatives": negatives}
+    v, want = video.detach(), []
+    for i in (0, 2, 3):  # row 1 is background: no description to pull it towards
+        logits = [10.0 * float(v[i] @ model.table[positive[i]])]
+        logits += [10.0 * float(v[i] @ model.table[j]) for j in negatives[i].tolist()]
+        want.append(-(logits[0] - max(logits) - math.log(sum(math.exp(x - max(logits)) for x in logits))))
+    loss = batch_loss(model, batch, texts, "infonce")
+    assert loss.item() == pytest.approx(np.mean(want), abs=1e-9)
+    assert model.encoded == [["0", "1", "2", "3", "4", "5"]]   # the background row's negatives are not encoded
+    loss.backward()
+    assert torch.all(video.grad[1] == 0) and torch.all(video.grad[[0, 2, 3]].abs().sum(1) > 0)
+    # one rank's share: weighted by its non-background rows over the global batch's
+    share = batch_loss(model, batch, texts, "infonce", global_positive=torch.tensor([0, -1, 2, 5, 1, 1]), world=2)
+    assert share.item() == pytest.approx(np.mean(want) * 3 / 5, abs=1e-9)
+    with pytest.raises(VtkitError, match="negative text ids"):
+        batch_loss(model, {**batch, "negatives": negatives.masked_fill(negatives == 4, -1)}, texts, "infonce")
+
+
+def test_all_background_batch_loss_is_zero_with_grad():
+    from vtkit.train import batch_loss
+
+    model = _TableModel(_unit(4, 8, seed=6))
+    for name in ("infonce", "clip"):
+        video = _unit(3, 8, seed=7).requires_grad_()
+        batch = {"features": video, "positive": torch.full((3,), -1), "negatives": torch.zeros(3, 2, dtype=torch.long)}
+        loss = batch_loss(model, batch, ["0", "1", "2", "3"], name)
+        loss.backward()
+        assert loss.item() == 0.0 and torch.all(video.grad == 0) and model.encoded == []

@@ -45,8 +45,8 @@ from vtkit.errors import VtkitError
 from vtkit.io import read_json
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, seconds_to_chunks
 
-LEVELS = ("step", "substep")
 RELEVANCE = ("essential", "optional", "irrelevant", "unsure")
+OVERLAP_ISSUE = "consecutive step pairs overlapping (kept)"  # key of Annotations.issues
 
 
 @dataclass
@@ -248,7 +248,7 @@ class _Reader:
                 if start < prev_start:
                     self.issues["steps starting before the previous step (kept in file order)"] += 1
                 if start < prev_end:
-                    self.issues["consecutive step pairs overlapping (kept)"] += 1
+                    self.issues[OVERLAP_ISSUE] += 1
             prev_start, prev_end = start, end
             if "is_relevant" not in step_raw:
                 self.issues["steps without is_* fields (relevance unlabelled)"] += 1

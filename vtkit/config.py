@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vtkit.errors import VtkitError
+from vtkit.text import DEFAULT_TEXT_MODEL
+from vtkit.timeline import DEFAULT_CHUNK_SECONDS
 
 CHOICES = {
     "feature_store": ("auto", "chunks", "packed"),
@@ -35,8 +37,8 @@ class Config:
     train_annotations: str = "data_samples/goalstep_train.json"
     val_annotations: str = "data_samples/goalstep_val.json"
     feature_store: str = "auto"
-    chunk_seconds: float = 2.0
-    text_model: str = "all-MiniLM-L6-v2"
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
+    text_model: str = DEFAULT_TEXT_MODEL
     seed: int = 0
     out_dir: str = "reports/sample"
     device: str = "auto"

@@ -38,11 +38,12 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from vtkit.config import CHOICES
 from vtkit.errors import VtkitError
 from vtkit.features import FeatureStore, load_features
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, seconds_to_chunks
 
-SOURCES = ("hard", "easy", "mixed")
+SOURCES = CHOICES["negative_source"]
 LEVELS = {"step": ("step",), "substep": ("substep",), "both": ("step", "substep")}
 _MASK64 = (1 << 64) - 1
 

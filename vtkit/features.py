@@ -39,13 +39,14 @@ from typing import Iterable
 
 import numpy as np
 
+from vtkit.config import CHOICES
 from vtkit.errors import VtkitError
 from vtkit.io import atomic_open, read_json, write_json
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS
 
 CHUNK_NAME = re.compile(r"^chunk_(\d+)\.pt$")
 STORE_FILE = "store.json"
-STORES = ("auto", "chunks", "packed")
+STORES = CHOICES["feature_store"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -254,15 +255,13 @@ def load_video_features(root: str | Path, video_uid: str, store: str = "auto",
     exists, else the folder ``<root>/<uid>/`` (chunks). With ``chunk_seconds`` given, a packed
     video made at another chunk length is refused (chunk folders carry no such record).
     """
-    root = Path(root)
-    if store not in STORES:
-        raise VtkitError(f"unknown feature store {store!r}; choose one of {', '.join(STORES)}", field="store")
-    kind = _detect(root, video_uid) if store == "auto" else store
-    return _load_video(root, video_uid, kind, chunk_seconds)
+    if store == "auto":  # per video, not per folder: the folder may hold both layouts
+        store = _detect(Path(root), video_uid)
+    return FeatureStore(root, store, chunk_seconds).load(video_uid)
 
 
 def _load_video(root: Path, uid: str, kind: str, chunk_seconds: float | None) -> np.ndarray:
-    """One video of a store of known layout: the one place both loaders read from."""
+    """One video of a store of known layout."""
     if kind == "packed":
         return _read_packed(root, uid, chunk_seconds)
     if not (root / uid).is_dir():

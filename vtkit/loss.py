@@ -9,29 +9,15 @@ from torch import nn
 class InfoNCELoss(nn.Module):
     """Each chunk against its own positive and sampled negative descriptions.
 
-    ``loss_i = -log(exp(s v_i.t_i) / (exp(s v_i.t_i) + sum_j exp(s v_i.t_ij)))``, mean over ``i``.
-
-    Either embeddings: ``positive [B, E]``, ``negatives [B, R, E]``; or, with ``text_table [K, E]``, integer
-    ids into it: ``positive [B]``, ``negatives [B, R]``. With ids, a positive id of -1 marks a background chunk
-    (no description to pull it towards): its row is left out of the mean (a batch of only background gives 0);
-    a negative id of -1 is padding and left out of the denominator.
+    ``loss_i = -log(exp(s v_i.t_i) / (exp(s v_i.t_i) + sum_j exp(s v_i.t_ij)))``, mean over ``i``, for
+    embeddings ``video [B, E]``, ``positive [B, E]``, ``negatives [B, R, E]`` (background chunks, which have
+    no description, are left out by the caller: :func:`vtkit.train.batch_loss`).
     """
 
-    def forward(self, video, positive, negatives, logit_scale, text_table=None):
-        keep = neg_valid = None
-        if text_table is not None:
-            keep, neg_valid = positive >= 0, negatives >= 0
-            positive, negatives = text_table[positive.clamp_min(0)], text_table[negatives.clamp_min(0)]
+    def forward(self, video, positive, negatives, logit_scale):
         pos = logit_scale * (video * positive).sum(-1)                           # [B]
         neg = logit_scale * torch.einsum("be,bre->br", video, negatives)        # [B, R]
-        if neg_valid is not None:
-            neg = neg.masked_fill(~neg_valid, float("-inf"))
-        loss = torch.logsumexp(torch.cat([pos[:, None], neg], dim=1), dim=1) - pos
-        if keep is not None:
-            if not keep.any():
-                return video.sum() * 0.0
-            loss = loss[keep]
-        return loss.mean()
+        return (torch.logsumexp(torch.cat([pos[:, None], neg], dim=1), dim=1) - pos).mean()
 
 
 class ClipLoss(nn.Module):

@@ -43,21 +43,19 @@ def metric_name(k: int, t: float) -> str:
     return f"R{k}@{t:g}"
 
 
-def _iou_table(predictions: Mapping[Key, Sequence], queries: Sequence, depth: int) -> tuple[np.ndarray, int]:
-    """IoU of each query's first ``depth`` windows ([Q, depth], 0 where absent) and the missing count."""
+def _iou_table(predictions: Mapping[Key, Sequence], queries: Sequence, depth: int) -> np.ndarray:
+    """IoU of each query's first ``depth`` windows ([Q, depth], 0 where absent)."""
     table = np.zeros((len(queries), depth))
-    missing = 0
     for i, q in enumerate(queries):
         if q.start is None:
             raise VtkitError(f"query {q.query_idx} of {q.video_uid} has no times (test split); cannot score",
                              field="annotations")
         windows = predictions.get(q.key)
         if windows is None:
-            missing += 1
             continue
         w = np.asarray(list(windows)[:depth], dtype=np.float64).reshape(-1, 2)
         table[i, : len(w)] = iou(w, (q.start, q.end))
-    return table, missing
+    return table
 
 
 def _summarise(table: np.ndarray, thresholds, ks) -> dict:
@@ -81,7 +79,7 @@ def score(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds: It
     """
     thresholds, ks = tuple(thresholds), tuple(ks)
     queries = list(queries)
-    table, _ = _iou_table(predictions, queries, max(ks))
+    table = _iou_table(predictions, queries, max(ks))
     out = _summarise(table, thresholds, ks)
     if breakdown:
         for name, attr in (("by_level", "level"), ("by_relevance", "is_relevant")):
@@ -100,7 +98,7 @@ def missing_predictions(predictions: Mapping[Key, Sequence], queries: Sequence) 
 def recall_curve(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds=None, ks=KS) -> dict:
     """``{"thresholds": [T], "R1": [T], "R5": [T], ...}``: recall at k over IoU thresholds (for plots)."""
     thresholds = np.round(np.arange(0.05, 1.0, 0.05), 2) if thresholds is None else np.asarray(thresholds, float)
-    table, _ = _iou_table(predictions, list(queries), max(ks))
+    table = _iou_table(predictions, list(queries), max(ks))
     best = {k: table[:, :k].max(axis=1) if len(table) else np.zeros(0) for k in ks}
     out = {"thresholds": thresholds}
     for k in ks:

@@ -31,13 +31,16 @@ import shutil
 import sys
 import tempfile
 import uuid
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from vtkit.annotations import OVERLAP_ISSUE, Annotations, load_annotations, summarize
 from vtkit.errors import VtkitError
 from vtkit.io import write_json, write_text
+from vtkit.text import DEFAULT_TEXT_MODEL
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, num_chunks
 
 FEATURE_DIM = 256
@@ -252,7 +255,7 @@ def _backbone(text_model: str):
     return load_text_backbone(text_model)
 
 
-def encode_texts(texts: list[str], text_model: str = "all-MiniLM-L6-v2", decimals: int = 4) -> np.ndarray:
+def encode_texts(texts: list[str], text_model: str = DEFAULT_TEXT_MODEL, decimals: int = 4) -> np.ndarray:
     """L2-normalised mean-pooled embeddings ``[len(texts), 384]`` (float64), rounded to ``decimals``.
 
     Each text is encoded on its own (no padding, CPU, no grad), so an embedding does not depend on
@@ -520,34 +523,21 @@ def learnability(train, val, emb: dict[str, np.ndarray], seed: int = 0) -> dict[
 # ----------------------------------------------------------------------------------------------
 # statistics and README
 
-def annotation_stats(videos: list[dict]) -> dict[str, float]:
-    """Counts and duration statistics of GoalStep video entries (steps and substeps)."""
-    steps = [s for v in videos for s in v["segments"]]
-    subs = [u for s in steps for u in s.get("segments", [])]
-    step_len = np.array([s["end_time"] - s["start_time"] for s in steps])
-    sub_len = np.array([u["end_time"] - u["start_time"] for u in subs]) if subs else np.zeros(1)
-    covered = goal = 0.0
-    overlaps = repeated = queries = 0
-    for v in videos:
-        goal += v["end_time"] - v["start_time"]
-        spans = sorted((s["start_time"], s["end_time"]) for s in v["segments"])
-        end = -math.inf
-        for a, b in spans:              # length of the union of step windows
-            covered += max(0.0, b - max(a, end))
-            end = max(end, b)
-        overlaps += sum(b["start_time"] < a["end_time"] for a, b in zip(v["segments"], v["segments"][1:]))
-        texts = [q["step_description"] for s in v["segments"] for q in [s, *s.get("segments", [])]]
-        counts = {t: texts.count(t) for t in texts}
-        repeated += sum(counts[t] > 1 for t in texts)
-        queries += len(texts)
-    words = [len(q["step_description"].split()) for s in steps for q in [s, *s.get("segments", [])]]
+def annotation_stats(parts: list[Annotations]) -> dict[str, float]:
+    """Counts and duration statistics of loaded annotation files, together (from :func:`summarize`)."""
+    ann = Annotations(parts[0].path, None, None, [v for a in parts for v in a.videos], True,
+                      sum((a.issues for a in parts), Counter()))
+    s = summarize(ann)
+    steps = [(v, q) for v in ann.videos for q in v.steps]
     return {
-        "videos": len(videos), "steps": len(steps), "substeps": len(subs), "queries": queries,
-        "goal_hours": goal / 3600, "step_mean_s": float(step_len.mean()), "step_median_s": float(np.median(step_len)),
-        "substep_mean_s": float(sub_len.mean()), "substep_median_s": float(np.median(sub_len)),
-        "steps_with_substeps": sum(bool(s.get("segments")) for s in steps) / max(len(steps), 1),
-        "coverage": covered / goal, "overlapping_pairs": overlaps, "repeated_query_share": repeated / max(queries, 1),
-        "words_per_description": float(np.mean(words)),
+        "videos": s["videos"], "steps": s["steps"], "substeps": s["substeps"], "queries": s["queries"],
+        "goal_hours": s["hours"],
+        "step_mean_s": s["step_seconds"]["mean"], "step_median_s": s["step_seconds"]["median"],
+        "substep_mean_s": s["substep_seconds"]["mean"], "substep_median_s": s["substep_seconds"]["median"],
+        "steps_with_substeps": sum(bool(v.substeps_of(q)) for v, q in steps) / max(len(steps), 1),
+        "coverage": s["step_coverage"], "overlapping_pairs": s["issues"].get(OVERLAP_ISSUE, 0),
+        "repeated_query_share": s["queries_sharing_text_in_video"] / max(s["queries"], 1),
+        "words_per_description": s["words_per_description"],
     }
 
 
@@ -571,7 +561,7 @@ def _readme(summary: dict, rows: list[dict], argv: str) -> str:
         "",
         "Each video follows one household task from a small hand-written vocabulary (ordered steps, some",
         "optional, some repeated, some with substeps, a few unrelated interruptions). A chunk's feature is",
-        "the step's text embedding (all-MiniLM-L6-v2) sent through a fixed hidden random map into a",
+        f"the step's text embedding ({DEFAULT_TEXT_MODEL}) sent through a fixed hidden random map into a",
         "256-d space (`tanh` of a random projection), plus a per-video offset, slow AR(1) drift and",
         "per-chunk noise; chunks outside every step carry a background vector. The text and video",
         "spaces differ, so the alignment has to be learned.",
@@ -616,7 +606,7 @@ def _readme(summary: dict, rows: list[dict], argv: str) -> str:
 # entry points
 
 def generate_samples(out_dir: str | Path, seed: int = 0, n_train: int = 8, n_val: int = 4,
-                     minutes: tuple[float, float] = (5.0, 15.0), text_model: str = "all-MiniLM-L6-v2",
+                     minutes: tuple[float, float] = (5.0, 15.0), text_model: str = DEFAULT_TEXT_MODEL,
                      chunk_seconds: float = DEFAULT_CHUNK_SECONDS, verbose: bool = False) -> dict:
     """Write the sample dataset into ``out_dir`` (replaced as a whole) and return its summary.
 
@@ -682,7 +672,7 @@ def generate_samples(out_dir: str | Path, seed: int = 0, n_train: int = 8, n_val
         summary = {
             "out_dir": str(out_dir), "seed": seed, "train_videos": n_train, "val_videos": n_val,
             "chunks": n_chunks_total, "video_hours": sum(durations) / 3600,
-            "stats": annotation_stats(videos), "learnability": learnability(probe_sets["train"], probe_sets["val"], emb, seed),
+            "stats": annotation_stats([load_annotations(tmp / f"goalstep_{s}.json") for s in ("train", "val")]), "learnability": learnability(probe_sets["train"], probe_sets["val"], emb, seed),
             "videos": rows,
         }
         argv = f"--out {out_dir.name} --seed {seed} --train {n_train} --val {n_val}"
@@ -719,7 +709,7 @@ def cli_samples(argv: list[str]) -> int:
     parser.add_argument("--val", type=int, default=4, help="val videos (default 4)")
     parser.add_argument("--minutes", type=float, nargs=2, default=(5.0, 15.0), metavar=("LOW", "HIGH"),
                         help="range of goal-segment lengths in minutes (default 5 15)")
-    parser.add_argument("--text-model", default="all-MiniLM-L6-v2")
+    parser.add_argument("--text-model", default=DEFAULT_TEXT_MODEL)
     args = parser.parse_args(argv)
     summary = generate_samples(args.out, seed=args.seed, n_train=args.train, n_val=args.val,
                                minutes=tuple(args.minutes), text_model=args.text_model)

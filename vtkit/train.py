@@ -136,7 +136,8 @@ def batch_loss(model, batch: dict, texts: list[str], loss_name: str, global_posi
     """This rank's share of the loss of a global batch (the whole loss when ``world == 1``).
 
     ``global_positive``: the positive text ids of the whole global batch (default: this batch's). Rows with
-    positive id -1 (background chunks) are left out, as the losses do.
+    positive id -1 (background chunks, no description to pull them towards) are left out; a negative id
+    must be >= 0.
     """
     positive = batch["positive"]
     global_positive = positive if global_positive is None else global_positive
