@@ -221,14 +221,20 @@ def test_substep_level():
     assert not (negs == tea).any()   # the step covers every chunk, so it is never a negative
 
 
-def test_feature_store_and_chunk_seconds_check(tmp_path):
+def pack_tiny_features(tmp_path, chunk_seconds: float) -> dict:
+    """The tiny features written as chunk folders and packed into tmp_path/packed."""
     feats = tiny_features()
     root = tmp_path / "videos"
     for uid, array in feats.items():
         (root / uid).mkdir(parents=True)
         for i, row in enumerate(array):
             torch.save(torch.from_numpy(row.copy()), root / uid / f"chunk_{i}.pt")
-    pack_store(root, tmp_path / "packed", chunk_seconds=2.0, progress=False)
+    pack_store(root, tmp_path / "packed", chunk_seconds=chunk_seconds, progress=False)
+    return feats
+
+
+def test_feature_store_and_chunk_seconds_check(tmp_path):
+    pack_tiny_features(tmp_path, 2.0)
     store = FeatureStore(tmp_path / "packed")
     from_store = VideoTextAlignmentDataset(tiny_videos(), store, negative_ratio=3)
     from_dict = make()
@@ -270,13 +276,7 @@ def test_feature_dimension_is_set_by_kept_videos_only():
 
 
 def test_packed_videos_without_store_record_are_checked_per_video(tmp_path):
-    feats = tiny_features()
-    root = tmp_path / "videos"
-    for uid, array in feats.items():
-        (root / uid).mkdir(parents=True)
-        for i, row in enumerate(array):
-            torch.save(torch.from_numpy(row.copy()), root / uid / f"chunk_{i}.pt")
-    pack_store(root, tmp_path / "packed", chunk_seconds=1.0, progress=False)
+    feats = pack_tiny_features(tmp_path, 1.0)
     (tmp_path / "packed" / "store.json").unlink()
     store = FeatureStore(tmp_path / "packed")
     assert store.chunk_seconds is None     # unknown: never a made-up default

@@ -198,3 +198,19 @@ def test_cli_options_default_to_the_parameters_file(tmp_path):
     doc = json.loads(out.read_text())
     assert doc["aligner"] == "unordered" and doc["chunk_seconds"] == 1.0
     assert max(s["end"] for s in doc["segments"]) <= 20.0
+
+
+def test_step_spans_match_the_step_windows_of_predict_video():
+    from vtkit.annotations import Query, Video
+    from vtkit.config import Config
+    from vtkit.inference import predict_video, step_spans
+    from vtkit.timeline import seconds_to_chunks
+
+    qs = [Query("v", "v_0_60", i, "step", f"s{i}", 2.0 * i, 2.0 * i + 4, i) for i in range(3)]
+    video = Video("v", 0.0, 60.0, None, None, qs)
+    S = np.random.default_rng(4).normal(size=(3, 20)).astype(np.float32)
+    cfg = Config()
+    for aligner in ("dp", "dfs", "unordered"):
+        windows = predict_video(S, None, 5, video, cfg, aligner)
+        expected = [[seconds_to_chunks(s, e) for s, e in windows[q.query_idx]] for q in qs]
+        assert step_spans(video, (S, None, 5), cfg, aligner) == expected

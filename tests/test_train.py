@@ -80,7 +80,7 @@ def test_only_trainable_weights_saved(run):
     folder = result.best_checkpoint.parent
     assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*"))
     state = json.loads((folder / "last.json").read_text())
-    assert state["epoch"] == 3 and state["config"]["seed"] == cfg.seed and state["build_info"]["feature_dim"] == 256
+    assert state["epoch"] == 3 and state["build_info"]["config"]["seed"] == cfg.seed and state["build_info"]["feature_dim"] == 256
 
 
 def test_checkpoint_round_trip(run, tiny_samples):

@@ -75,8 +75,8 @@ def load_model(checkpoint: str | Path | None = None, cfg: Config | None = None, 
     if checkpoint is not None:
         from vtkit.train import load_checkpoint
 
-        model, state = load_checkpoint(checkpoint, device)
-        saved = Config.from_dict(state["config"], source=str(checkpoint))
+        model, _ = load_checkpoint(checkpoint, device)
+        saved = model.config
         if cfg is not None and cfg.chunk_seconds != saved.chunk_seconds:
             raise VtkitError(f"the checkpoint was trained with chunk_seconds={saved.chunk_seconds} but the run uses "
                              f"{cfg.chunk_seconds}", path=checkpoint, field="chunk_seconds")
@@ -196,8 +196,7 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
                                  path=getattr(store, "root", None), field=video.video_uid)
             skipped[video.video_uid] = "no features"
             continue
-        feats = store.load(video.video_uid, cfg.chunk_seconds) if hasattr(store, "load") else store[video.video_uid]
-        sims[video.video_uid] = similarities(model, feats, video, cfg.chunk_seconds)
+        sims[video.video_uid] = similarities(model, store[video.video_uid], video, cfg.chunk_seconds)
     if cfg.substep_mode == "best" and annotations.has_times and any(v.substeps for v in videos):
         from vtkit.align import select_substep_mode
 
@@ -219,11 +218,28 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
     return SplitPredictions(out, sims, skipped, fallbacks)
 
 
+def step_settings(cfg: Config, aligner: str, n_steps: int, n_chunks: int, **overrides) -> dict:
+    """:func:`vtkit.align.align` keywords for one step sequence: ``cfg``'s settings and ``overrides``,
+    relaxed so that every step gets windows (e.g. more steps than chunks)."""
+    kwargs = {k: v for k, v in _align_kwargs(cfg, aligner).items() if k not in ("chunk_seconds", "substep_mode")}
+    return relaxed_settings({**kwargs, **overrides}, n_steps, n_chunks, own_bounds=True)
+
+
+def align_steps(S, settings: dict, dfs_fallback: bool = False):
+    """``align(S, **settings)``; with ``dfs_fallback`` a DFS over its budget yields the DP answer."""
+    try:
+        return align(S, **settings)
+    except SearchBudgetExceeded:
+        if not dfs_fallback:
+            raise
+        return align(S, **{**settings, "aligner": "dp"})
+
+
 def step_spans(video: Video, sims_entry, cfg: Config, aligner: str) -> list[list[tuple[int, int]]]:
-    """Each step's ranked chunk spans (video chunk indices) under ``aligner``."""
-    S_steps, S_subs, offset = sims_entry
-    windows = predict_video(S_steps, S_subs, offset, video, cfg, aligner)
-    return [[seconds_to_chunks(s, e, cfg.chunk_seconds) for s, e in windows[q.query_idx]] for q in video.steps]
+    """Each step's ranked chunk spans (video chunk indices) under ``aligner`` (substeps are not aligned)."""
+    S_steps, _, offset = sims_entry
+    result = align_steps(S_steps, step_settings(cfg, aligner, *S_steps.shape), dfs_fallback=True)
+    return [[(s + offset, e + offset) for s, e in result.spans(k, cfg.top_k)] for k in range(len(video.steps))]
 
 
 def explorer_callback(annotations: Annotations, sims: dict, cfg: Config):
@@ -283,10 +299,8 @@ def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = 
     if goal is not None:
         first, last = goal_chunk_range(goal, len(feats), chunk_seconds)
     S = model.similarity(feats[first: last + 1], steps)
-    kwargs = {k: v for k, v in _align_kwargs(cfg, aligner).items() if k not in ("chunk_seconds", "substep_mode")}
-    kwargs.update(align_kwargs)
-    kwargs = relaxed_settings(kwargs, len(steps), S.shape[1], own_bounds=True)  # e.g. more steps than chunks
-    result = align(S, **kwargs)
+    kwargs = step_settings(cfg, aligner, *S.shape, **align_kwargs)
+    result = align_steps(S, kwargs)
     segments = []
     for k, text in enumerate(steps):
         ranked = dict(result.alternatives[k]) if result.alternatives else {}

@@ -14,7 +14,7 @@ texts of the batch (``model.encode_text``) and indexes that table by text id.
 
 Checkpoints (``<out_dir>/checkpoints/``, ``best`` and ``last``): ``<name>.safetensors`` (the trainable
 weights only), ``<name>.optim.safetensors`` (the optimizer's tensors) and ``<name>.json`` (epoch, step,
-history, best metric, scheduler, optimizer scalars, torch RNG, config, ``model.build_info()``). Each file
+history, best metric, scheduler, optimizer scalars, torch RNG, ``model.build_info()``: config and feature dim). Each file
 is written atomically, the JSON last; both safetensors files carry the global step in their metadata, so
 a JSON whose files hold another step (a save interrupted between files) is refused as incomplete.
 ``resume=True`` restarts after the last checkpoint's epoch; with per-epoch seeding the result equals an
@@ -245,7 +245,7 @@ def save_checkpoint(folder: Path, name: str, model, optimizer, state: dict) -> P
         "weights": f"{name}.safetensors",
         "optimizer": {"file": f"{name}.optim.safetensors", "param_groups": opt["param_groups"], "scalars": scalars},
         "rng": {"torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()},
-        "build_info": model.build_info(), "config": model.config.to_dict()})
+        "build_info": model.build_info()})
     return folder / f"{name}.safetensors"
 
 
