@@ -6,8 +6,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vtkit.align import (Alignment, align, align_dfs, align_dp, align_dropdtw, align_unordered, alignment_score,
-                         background_vector, check_segments, predict_queries, topk_segments)
+from vtkit.align import (AlignSettings, Alignment, align, align_dfs, align_dp, align_dropdtw, align_unordered,
+                         alignment_score, background_vector, check_segments, topk_segments)
 from vtkit.errors import VtkitError
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -167,13 +167,13 @@ def test_align_entry_point_attaches_alternatives():
     rng = np.random.default_rng(2)
     S = rng.normal(size=(5, 60))
     for aligner in ("dp", "dfs", "dropdtw", "unordered"):
-        result = align(S, aligner=aligner, top_k=5, max_len=15)
+        result = align(S, AlignSettings(aligner=aligner, top_k=5, max_len=15))
         assert result.aligner == aligner
         assert len(result.alternatives) == 5
         for k, seg in enumerate(result.segments):
             assert result.alternatives[k][0][0] == seg
             assert len(result.alternatives[k]) == 5
-    dp, dfs = align(S, aligner="dp", max_len=15), align(S, aligner="dfs", max_len=15)
+    dp, dfs = align(S, AlignSettings(aligner="dp", max_len=15)), align(S, AlignSettings(aligner="dfs", max_len=15))
     assert dp.score == pytest.approx(dfs.score)
 
 
@@ -206,15 +206,15 @@ def test_dfs_budget_error_names_the_way_out():
 ])
 def test_bad_input_is_one_line_error(S, kwargs, message):
     with pytest.raises(VtkitError, match=message) as err:
-        align(S, **kwargs)
+        align(S, AlignSettings(**kwargs))
     assert "\n" not in str(err.value)
 
 
 def test_bad_aligner_and_background():
     with pytest.raises(VtkitError, match="aligner"):
-        align(np.zeros((1, 3)), aligner="viterbi")
+        align(np.zeros((1, 3)), AlignSettings(aligner="viterbi"))
     with pytest.raises(VtkitError, match="background"):
-        align(np.zeros((1, 3)), background="median")
+        align(np.zeros((1, 3)), AlignSettings(background="median"))
 
 
 def test_per_step_bounds():
@@ -223,77 +223,8 @@ def test_per_step_bounds():
     assert [e - s + 1 for s, e in result.segments] == [2, 3]
 
 
-def _video():
-    """Two steps (chunks 2..7 and 10..15 of a 20-chunk stretch starting at chunk 5), three substeps."""
-    from vtkit.annotations import Query, Video
-
-    video = Video("v", 10.0, 50.0, None, None)
-    spans = [("step", None, 14.0, 26.0), ("substep", 0, 14.0, 18.0), ("substep", 0, 20.0, 26.0),
-             ("step", None, 30.0, 42.0), ("substep", 3, 32.0, 38.0)]
-    step_index = -1
-    for i, (level, parent, start, end) in enumerate(spans):
-        step_index += level == "step"
-        video.queries.append(Query("v", video.annotation_uid, i, level, f"q{i}", start, end, step_index, parent))
-    return video
-
-
-def _similarities(N=20):
-    S_steps = np.full((2, N), -1.0)
-    S_steps[0, 2:8] = 1.0
-    S_steps[1, 10:16] = 1.0
-    S_sub = np.full((3, N), -1.0)
-    S_sub[0, 2:4] = 1.0
-    S_sub[1, 5:8] = 1.0
-    S_sub[2, 11:14] = 1.0
-    return S_steps, S_sub
-
-
-@pytest.mark.parametrize("mode", ["video", "parent", "best"])
-def test_predict_queries_windows_in_seconds(mode):
-    S_steps, S_sub = _similarities()
-    out = predict_queries(_video(), S_steps, S_sub, substep_mode=mode, chunk_seconds=2.0, chunk_offset=5,
-                          background="constant", background_value=0.0)
-    assert sorted(out) == [0, 1, 2, 3, 4]
-    assert all(len(w) == 5 for w in out.values())
-    assert out[0][0] == (14.0, 26.0)     # chunks 2..7 shifted by 5 -> 7..12 -> [14, 26)
-    assert out[3][0] == (30.0, 42.0)
-    assert out[1][0] == (14.0, 18.0)
-    assert out[2][0] == (20.0, 26.0)
-    assert out[4][0] == (32.0, 38.0)
-
-
-def test_parent_mode_keeps_substeps_inside_their_step():
-    S_steps, S_sub = _similarities()
-    S_sub[0] = -1.0
-    S_sub[0, 12:14] = 3.0       # substep 1 looks like it belongs to the second step
-    kwargs = dict(chunk_offset=5, background="constant", background_value=0.0)
-    parent = predict_queries(_video(), S_steps, S_sub, substep_mode="parent", **kwargs)
-    video = predict_queries(_video(), S_steps, S_sub, substep_mode="video", **kwargs)
-    assert 14.0 <= parent[1][0][0] and parent[1][0][1] <= 26.0
-    # the whole-video sequence keeps substep order instead: the misleading substep goes first
-    assert video[1][0] == (10.0, 12.0) and video[2][0] == (20.0, 26.0)
-
-
-def test_select_substep_mode_scores_both_on_labelled_videos():
-    from vtkit.align import select_substep_mode
-
-    S_steps, S_sub = _similarities()
-    S_steps = np.concatenate([np.full((2, 5), -1.0), S_steps], axis=1)     # columns = chunks from 0
-    S_sub = np.concatenate([np.full((3, 5), -1.0), S_sub], axis=1)
-    v = _video()
-    mode, results = select_substep_mode([v], {"v": S_steps}, {"v": S_sub}, background="constant",
-                                        background_value=0.0)
-    assert set(results) == {"video", "parent"}
-    assert results["parent"]["R1@0.5"] == 1.0 and results["parent"]["queries"] == 3
-    assert mode == "parent"      # a tie keeps the documented default
-    # the same with matrices that start at chunk 5 of the video
-    _, shifted = select_substep_mode([v], {"v": S_steps[:, 5:]}, {"v": S_sub[:, 5:]}, offsets={"v": 5},
-                                     background="constant", background_value=0.0)
-    assert shifted == results
-
-
 def test_topk_alternatives_are_suppressed_then_filled():
-    from vtkit.metrics import iou
+    from vtkit.timeline import iou
 
     rng = np.random.default_rng(4)
     S = rng.normal(size=(3, 80))
@@ -309,23 +240,3 @@ def test_topk_alternatives_are_suppressed_then_filled():
     # two chunks: one candidate per end chunk; suppression keeps one, filling adds the other
     alts = topk_segments(np.array([[1.0, 2.0]]), np.zeros(2), 5)[0]
     assert alts == [((0, 1), 3.0), ((0, 0), 1.0)]
-
-
-def test_predict_queries_with_more_steps_than_chunks():
-    """Real videos can hold more steps than chunks: every step still gets windows inside the video."""
-    from vtkit.annotations import Query, Video
-
-    video = Video("v", None, None, None, None)
-    video.queries += [Query("v", "v", i, "step", f"q{i}", None, None, i, None) for i in range(5)]
-    S = np.eye(5)[:, :3] * 2.0 - 1.0        # steps 0..2 each prefer their own chunk; steps 3, 4 nothing
-    out = predict_queries(video, S, top_k=5, chunk_seconds=2.0, background="constant", background_value=0.0)
-    assert sorted(out) == [0, 1, 2, 3, 4]
-    assert [out[i][0] for i in range(3)] == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)]
-    assert all(len(w) == 5 and all(0.0 <= s < e <= 6.0 for s, e in w) for w in out.values())
-    # min_len that cannot fit (3 steps x 2 chunks > 5) is lowered rather than failing; per-step bounds that
-    # fit are kept for the steps
-    out = predict_queries(video, np.zeros((5, 5)), top_k=1, min_len=2)
-    assert len(out) == 5
-    ok = predict_queries(video, np.zeros((5, 12)), top_k=1, min_len=np.array([3, 2, 2, 2, 2]),
-                         background="constant", background_value=-1.0)
-    assert ok[0][0][1] - ok[0][0][0] >= 6.0

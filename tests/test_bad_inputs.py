@@ -166,7 +166,7 @@ def _evil_checkpoint(tmp):
     ckpt = tmp / "best.safetensors"
     with open(ckpt, "wb") as fh:
         pickle.dump(Evil(), fh)
-    from vtkit.train import CHECKPOINT_FORMAT
+    from vtkit.checkpoint import CHECKPOINT_FORMAT
 
     state = {"format": CHECKPOINT_FORMAT, "weights": ckpt.name, "optimizer": {"file": ckpt.name},
              "global_step": 1, "history": []}

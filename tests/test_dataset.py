@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from vtkit.annotations import Query, Video, load_annotations
-from vtkit.dataset import VideoTextAlignmentDataset, text_key
+from vtkit.dataset import VideoTextAlignmentDataset
+from vtkit.text import same_text_key as text_key
 from vtkit.errors import VtkitError
 from vtkit.features import FeatureStore, pack_store
 

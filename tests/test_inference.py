@@ -6,6 +6,7 @@ import pytest
 
 from vtkit.cli import main
 from vtkit.errors import VtkitError
+from vtkit.align import AlignSettings
 from vtkit.inference import StepSegment, align_video, read_steps, to_srt, to_webvtt
 
 
@@ -120,7 +121,7 @@ def test_test_split_submission_on_real_file(goalstep_test, tmp_path):
     from vtkit.annotations import load_annotations
     from vtkit.config import Config
     from vtkit.inference import submission_predictions
-    from vtkit.metrics import iou
+    from vtkit.timeline import iou
     from vtkit.submission import check_submission, write_submission
 
     ann = load_annotations(goalstep_test)
@@ -181,7 +182,7 @@ def test_predict_from_goalstep_json_searches_the_goal_segment(tmp_path):
 
 def test_every_step_gets_windows_when_min_len_exceeds_the_video():
     feats = np.zeros((3, 8), dtype=np.float32)
-    segs = align_video(feats, ["a", "b"], model=DiagonalModel(), min_len=5, skip_penalty=1.0)
+    segs = align_video(feats, ["a", "b"], settings=AlignSettings(min_len=5, skip_penalty=1.0), model=DiagonalModel())
     assert all(s.alternatives and 0.0 <= s.start < s.end <= 6.0 for s in segs)
 
 
@@ -200,17 +201,16 @@ def test_cli_options_default_to_the_parameters_file(tmp_path):
     assert max(s["end"] for s in doc["segments"]) <= 20.0
 
 
-def test_step_spans_match_the_step_windows_of_predict_video():
+def test_step_spans_match_the_step_windows_of_predict_queries():
     from vtkit.annotations import Query, Video
-    from vtkit.config import Config
-    from vtkit.inference import predict_video, step_spans
+    from vtkit.predict import predict_queries, step_spans
     from vtkit.timeline import seconds_to_chunks
 
     qs = [Query("v", "v_0_60", i, "step", f"s{i}", 2.0 * i, 2.0 * i + 4, i) for i in range(3)]
     video = Video("v", 0.0, 60.0, None, None, qs)
     S = np.random.default_rng(4).normal(size=(3, 20)).astype(np.float32)
-    cfg = Config()
     for aligner in ("dp", "dfs", "unordered"):
-        windows = predict_video(S, None, 5, video, cfg, aligner)
+        settings = AlignSettings(aligner=aligner)
+        windows, _ = predict_queries(video, S, None, settings, chunk_offset=5, dfs_fallback=True)
         expected = [[seconds_to_chunks(s, e) for s, e in windows[q.query_idx]] for q in qs]
-        assert step_spans(video, (S, None, 5), cfg, aligner) == expected
+        assert step_spans(video, (S, None, 5), settings) == expected

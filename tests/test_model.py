@@ -13,7 +13,7 @@ from vtkit.config import Config
 from vtkit.errors import VtkitError
 from vtkit.loss import ClipLoss
 from vtkit.model import DualEncoder, context_windows, count_parameters
-from vtkit.text import load_text_backbone, resolve_text_model
+from vtkit.text import TextEmbeddingCache, load_text_backbone, resolve_text_model
 
 D, E, A = 32, 16, 8
 TEXTS = ["cut the onion", "wash the pan", "add salt to the pot"]
@@ -28,9 +28,10 @@ def minilm():
 def build(minilm, **overrides):
     """A model on a private copy of the loaded MiniLM (block adapters edit the backbone in place)."""
     tokenizer, backbone, model_dir = minilm
-    cfg = Config().replace(**{"embed_dim": E, "adapter_dim": A, "text_cache_dir": None, **overrides})
+    cache_dir = overrides.pop("text_cache_dir", None)
+    cfg = Config().replace(**{"embed_dim": E, "adapter_dim": A, **overrides}).model()
     torch.manual_seed(0)
-    return DualEncoder(cfg, D, tokenizer, copy.deepcopy(backbone), model_dir)
+    return DualEncoder(cfg, D, tokenizer, copy.deepcopy(backbone), TextEmbeddingCache.for_model(cache_dir, model_dir))
 
 
 def count_backbone_rows(model):
@@ -199,7 +200,7 @@ def test_trainable_state_dict_roundtrip(minilm, tmp_path):
     assert sd and not any(k.startswith("text_backbone.") for k in sd)
     save_file(sd, tmp_path / "w.safetensors")
     assert (tmp_path / "w.safetensors").stat().st_size < 2_000_000
-    rebuilt = build(minilm, **{k: v for k, v in model.build_info()["config"].items()
+    rebuilt = build(minilm, **{k: v for k, v in model.build_info()["model_config"].items()
                                if k in ("adapter", "context_window", "text_block_adapters")})
     rebuilt.load_trainable_state_dict(load_file(tmp_path / "w.safetensors"))
     feats = torch.randn(6, D)
@@ -227,11 +228,10 @@ def tiny_model_dir(request, tmp_path_factory, minilm):
 
 
 def test_any_local_model_directory(tiny_model_dir, tmp_path):
-    cfg = Config().replace(text_model=str(tiny_model_dir), embed_dim=E, adapter_dim=A, text_block_adapters=True,
-                           text_cache_dir=None)
-    model = DualEncoder.from_config(cfg, D)
+    cfg = Config().replace(text_model=str(tiny_model_dir), embed_dim=E, adapter_dim=A, text_block_adapters=True)
+    model = DualEncoder.from_config(cfg.model(), D)
     assert len(model.text_block_adapters) == 2 and model.text_proj.in_features == 32
-    plain = DualEncoder.from_config(cfg.replace(text_block_adapters=False, text_cache_dir=str(tmp_path)), D)
+    plain = DualEncoder.from_config(cfg.replace(text_block_adapters=False).model(), D, str(tmp_path))
     with torch.no_grad():
         np.testing.assert_allclose(model.pooled_text(TEXTS).numpy(), plain.pooled_text(TEXTS).numpy(), atol=1e-6)
     v, t, s = model(torch.randn(3, D), TEXTS)
@@ -243,13 +243,13 @@ def test_any_local_model_directory(tiny_model_dir, tmp_path):
 
 def test_missing_model_directory(tmp_path):
     with pytest.raises(VtkitError, match="not a local transformers model directory"):
-        DualEncoder.from_config(Config().replace(text_model=str(tmp_path / "nope")), D)
+        DualEncoder.from_config(Config().replace(text_model=str(tmp_path / "nope")).model(), D)
 
 
 def test_text_model_key_reads_file_stats_not_weights(tmp_path):
     import os
 
-    from vtkit import model as model_module
+    from vtkit import text as text_module
 
     folder = tmp_path / "tiny-text"
     folder.mkdir()
@@ -257,7 +257,7 @@ def test_text_model_key_reads_file_stats_not_weights(tmp_path):
     weights = folder / "model.safetensors"
     weights.write_bytes(b"a" * 1000)
     stamp = weights.stat().st_mtime_ns
-    key = model_module._text_model_key.__wrapped__
+    key = text_module._text_model_key.__wrapped__
     first = key(str(folder))
     weights.write_bytes(b"b" * 1000)                 # same size and time: the contents are not read
     os.utime(weights, ns=(stamp, stamp))
@@ -271,7 +271,7 @@ def test_text_model_key_reads_file_stats_not_weights(tmp_path):
     (folder / "config.json").write_text('{"hidden_size": 16}')
     assert key(str(folder)) != second
     # computed once per folder: later models with the same folder reuse it
-    model_module._text_model_key.cache_clear()
-    assert model_module.text_model_key(folder) == model_module.text_model_key(folder / ".." / folder.name)
-    info = model_module._text_model_key.cache_info()
+    text_module._text_model_key.cache_clear()
+    assert text_module.text_model_key(folder) == text_module.text_model_key(folder / ".." / folder.name)
+    info = text_module._text_model_key.cache_info()
     assert (info.misses, info.hits) == (1, 1)

@@ -19,7 +19,8 @@ import pytest
 
 from vtkit import cli
 from vtkit.config import Config
-from vtkit.run import metrics_markdown, point_name, write_report
+from vtkit.report import metrics_markdown, write_report
+from vtkit.run import point_name
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "notebooks"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -14,8 +14,8 @@ from safetensors.torch import load_file
 from vtkit.config import Config
 from vtkit.errors import VtkitError
 from vtkit.model import count_parameters
-from vtkit.train import (HISTORY_COLUMNS, epoch_line, interactive_output, load_checkpoint, lr_factor, make_scheduler,
-                         read_checkpoint, train)
+from vtkit.checkpoint import load_checkpoint, read_checkpoint
+from vtkit.train import HISTORY_COLUMNS, epoch_line, interactive_output, lr_factor, make_scheduler, train
 
 
 def tiny_config(samples, out, **changes) -> Config:
@@ -80,12 +80,12 @@ def test_only_trainable_weights_saved(run):
     folder = result.best_checkpoint.parent
     assert not list(folder.glob("*.tmp")) and not list(folder.glob(".*"))
     state = json.loads((folder / "last.json").read_text())
-    assert state["epoch"] == 3 and state["build_info"]["config"]["seed"] == cfg.seed and state["build_info"]["feature_dim"] == 256
+    assert state["epoch"] == 3 and state["build_info"]["model_config"] == cfg.model().to_dict() and state["build_info"]["feature_dim"] == 256
 
 
 def test_checkpoint_round_trip(run, tiny_samples):
     cfg, result = run
-    model, state = load_checkpoint(result.last_checkpoint)
+    model, state = load_checkpoint(result.last_checkpoint, text_cache_dir=cfg.text_cache_dir)
     feats = np.random.default_rng(0).normal(size=(7, 256)).astype(np.float32)
     texts = ["open the fridge", "wash the pan"]
     np.testing.assert_array_equal(model.similarity(feats, texts), result.model.similarity(feats, texts))
@@ -95,7 +95,7 @@ def test_checkpoint_round_trip(run, tiny_samples):
     from vtkit.dataset import VideoTextAlignmentDataset
     from vtkit.features import FeatureStore
 
-    best, best_state = load_checkpoint(result.best_checkpoint.parent)
+    best, best_state = load_checkpoint(result.best_checkpoint.parent, text_cache_dir=cfg.text_cache_dir)
     ann = load_annotations(cfg.val_annotations)
     store = FeatureStore(cfg.video_root)
     feats = {v.video_uid: store[v.video_uid] for v in ann.videos}

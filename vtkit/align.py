@@ -20,25 +20,27 @@ Aligners
   ``unordered`` baseline: each step takes its best window alone (order and overlap ignored).
 
 :func:`topk_segments` ranks alternative segments per step by max-marginals (the best full
-alignment forced through that segment); :func:`align` is the entry point notebooks and
-inference call. :func:`predict_queries` turns step and substep similarities into windows in
-seconds for every query of a video.
+alignment forced through that segment); :func:`align` is the entry point, configured by one
+:class:`AlignSettings`. This module turns a matrix into an alignment and nothing more: query
+windows in seconds and substep modes live in :mod:`vtkit.predict`.
 """
 from __future__ import annotations
 
+import dataclasses
 import threading
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
 from vtkit.errors import VtkitError
-from vtkit.metrics import iou, score
-from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds
+from vtkit.timeline import iou
 
-ALIGNERS = ("dp", "dfs", "dropdtw", "unordered")
-SUBSTEP_MODES = ("video", "parent")
-DEFAULT_SUBSTEP_MODE = "parent"
+ALIGNERS = ("dp", "dfs", "dropdtw", "unordered")          # every aligner (the config's choices)
+REPORT_ALIGNERS = ("dp", "dfs", "unordered", "dropdtw")   # the aligners a report scores, in report order
+BACKGROUNDS = ("percentile", "constant")
+DEFAULT_TOP_K = 5
+DEFAULT_NODE_BUDGET = 500_000
 NEG = -np.inf
 DFS_MAX_CANDIDATES = 20_000_000   # DFS holds every (step, segment) candidate in memory: ~60 bytes each
 
@@ -374,7 +376,7 @@ def check_segments(segments: Sequence[Span | None], n: int, min_len=1, max_len=N
 # --------------------------------------------------------------------------- DFS (original method)
 
 
-def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int = 2_000_000) -> Alignment:
+def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int = DEFAULT_NODE_BUDGET) -> Alignment:
     """Depth-first search over each step's segment in order, with branch-and-bound; exact.
 
     Children of a node are tried best-bound first, where a segment's bound is its gain plus
@@ -589,10 +591,62 @@ def _own_ranking(S, b, k, min_len, max_len, iou_suppress) -> list[list[tuple[Spa
 # --------------------------------------------------------------------------- entry point
 
 
-def align(S, aligner: str = "dp", background="percentile", background_value: float = 50.0, min_len=1,
-          max_len=None, skip_penalty=None, top_k: int = 5, node_budget: int = 2_000_000,
-          duration_score=None, iou_suppress: float = 0.5) -> Alignment:
-    """Align with the chosen aligner and attach ``top_k`` ranked alternatives per step.
+@dataclass(frozen=True)
+class AlignSettings:
+    """Everything an aligner is told: one value per knob, built once (:meth:`from_config`).
+
+    ``min_len``/``max_len`` are chunks (scalars, or one value per step); ``skip_penalty`` None
+    means every step must be placed; ``node_budget`` bounds the DFS; ``top_k`` alternatives per
+    step are ranked with IoU suppression at ``iou_suppress``.
+    """
+
+    aligner: str = "dp"
+    background: Any = "percentile"      # "percentile", "constant" or a per-chunk vector
+    background_value: float = 50.0
+    min_len: Any = 1
+    max_len: Any = None
+    skip_penalty: Optional[float] = None
+    node_budget: int = DEFAULT_NODE_BUDGET
+    top_k: int = DEFAULT_TOP_K
+    iou_suppress: float = 0.5
+
+    @classmethod
+    def from_config(cls, cfg) -> "AlignSettings":
+        """The alignment fields of a :class:`vtkit.config.Config`."""
+        return cls(aligner=cfg.aligner, background=cfg.background, background_value=cfg.background_value,
+                   min_len=cfg.min_len, max_len=cfg.max_len, skip_penalty=cfg.skip_penalty,
+                   node_budget=cfg.dfs_node_budget, top_k=cfg.top_k)
+
+    def replace(self, **changes) -> "AlignSettings":
+        return dataclasses.replace(self, **changes)
+
+    def relaxed(self, k: int, n: int, own_bounds: bool = False) -> "AlignSettings":
+        """Settings for ``k`` steps over ``n`` chunks that always admit an alignment.
+
+        Without a ``skip_penalty``, ``min_len`` drops to 1 when the steps would not fit at their
+        minimum lengths, and skipping becomes free when there are more steps than chunks (real
+        videos can have both). Per-step ``min_len``/``max_len`` are kept when ``own_bounds`` (they
+        belong to these ``k`` steps); a sub-problem (substeps) uses their loosest scalar version.
+        """
+        min_len, max_len, skip_penalty = self.min_len, self.max_len, self.skip_penalty
+        if not own_bounds:
+            if np.ndim(min_len):
+                min_len = int(np.min(min_len))
+            if max_len is not None and np.ndim(max_len):
+                max_len = int(np.max(max_len))
+        min_len = 1 if min_len is None else min_len
+        need = k * min_len if np.ndim(min_len) == 0 else (np.sum(min_len) if np.size(min_len) == k else 0)
+        if skip_penalty is None and int(need) > n:
+            min_len = 1
+            if k > n:
+                skip_penalty = 0.0
+        elif np.max(min_len) > n:  # skippable steps, but none could be placed: every query still gets windows
+            min_len = np.minimum(min_len, n) if np.ndim(min_len) else n
+        return dataclasses.replace(self, min_len=min_len, max_len=max_len, skip_penalty=skip_penalty)
+
+
+def align(S, settings: AlignSettings | None = None, duration_score=None) -> Alignment:
+    """Align with ``settings.aligner`` and attach ``settings.top_k`` ranked alternatives per step.
 
     Alternatives come from the DP max-marginals (:func:`topk_segments`, same background and
     bounds) for ``dp``, ``dfs`` and ``dropdtw`` (whose optimum is the DP's; the background is
@@ -601,164 +655,29 @@ def align(S, aligner: str = "dp", background="percentile", background_value: flo
     callers that must answer every query can use ``spans(k)``. ``duration_score`` is
     supported by ``dp`` only.
     """
+    st = settings or AlignSettings()
+    aligner, min_len, max_len, skip_penalty, top_k = st.aligner, st.min_len, st.max_len, st.skip_penalty, st.top_k
     if aligner not in ALIGNERS:
         raise VtkitError(f"must be one of {', '.join(ALIGNERS)}, got {aligner!r}", field="aligner")
     if duration_score is not None and aligner != "dp":
         raise VtkitError(f"a duration score is supported by aligner='dp' only, not {aligner!r}", field="aligner")
-    b = background_vector(S, background, background_value)
+    b = background_vector(S, st.background, st.background_value)
     if aligner == "dp":
         result = align_dp(S, b, min_len, max_len, skip_penalty, duration_score)
     elif aligner == "dfs":
-        result = align_dfs(S, b, min_len, max_len, skip_penalty, node_budget)
+        result = align_dfs(S, b, min_len, max_len, skip_penalty, st.node_budget)
     elif aligner == "dropdtw":
         result = align_dropdtw(S, -b, min_len, max_len, skip_penalty)
     else:
         result = align_unordered(S, b, min_len, max_len)
     if aligner == "unordered":
-        alts = _own_ranking(S, b, top_k, min_len, max_len, iou_suppress)
+        alts = _own_ranking(S, b, top_k, min_len, max_len, st.iou_suppress)
     else:
-        alts = topk_segments(S, b, top_k, min_len, max_len, skip_penalty, iou_suppress, duration_score)
+        alts = topk_segments(S, b, top_k, min_len, max_len, skip_penalty, st.iou_suppress, duration_score)
     for k, seg in enumerate(result.segments):
         if seg is not None and (not alts[k] or alts[k][0][0] != seg):
             own = (seg, alts[k][0][1] if aligner == "unordered" else result.score)
-            rest = [a for a in alts[k] if iou((seg[0], seg[1] + 1), (a[0][0], a[0][1] + 1)) <= iou_suppress]
+            rest = [a for a in alts[k] if iou((seg[0], seg[1] + 1), (a[0][0], a[0][1] + 1)) <= st.iou_suppress]
             alts[k] = [own] + rest[: top_k - 1]
     result.alternatives = alts
     return result
-
-
-# --------------------------------------------------------------------------- queries in seconds
-
-
-def _windows(alignment: Alignment, k: int, top_k: int, offset: int, chunk_seconds: float) -> list[tuple[float, float]]:
-    spans = alignment.spans(k, top_k)
-    wins = [chunks_to_seconds(s + offset, e + offset, chunk_seconds) for s, e in spans]
-    while wins and len(wins) < top_k:   # very short videos: fewer distinct spans than top_k
-        wins.append(wins[-1])
-    return wins
-
-
-def predict_queries(video, S_steps, S_substeps=None, *, substep_mode: str = DEFAULT_SUBSTEP_MODE,
-                    chunk_seconds: float = DEFAULT_CHUNK_SECONDS, chunk_offset: int = 0, top_k: int = 5,
-                    **align_kwargs) -> dict[int, list[tuple[float, float]]]:
-    """Ranked windows in seconds for every query of ``video``: ``{query_idx: [(start, end), ...]}``.
-
-    ``S_steps`` [steps, N] and ``S_substeps`` [substeps, N] follow ``video.steps`` and
-    ``video.substeps``; column ``i`` is chunk ``i + chunk_offset`` of the video. Substeps:
-
-    * ``"video"``: all substeps of the video, in order, aligned as their own sequence;
-    * ``"parent"`` (default): each step's substeps aligned inside the parent's predicted
-      segment (widened around it when too short to hold them at ``min_len``);
-    * ``"best"``: the mode passed as ``best_mode`` (choose it on labelled data with
-      :func:`select_substep_mode`, never on test labels), else the default ``"parent"``.
-
-    ``align_kwargs`` go to :func:`align` (aligner, background, min_len, ...), relaxed by
-    :func:`relaxed_settings` where the queries would not fit (e.g. more steps than chunks), so
-    every query gets windows.
-    """
-    best_mode = align_kwargs.pop("best_mode", None)
-    mode = (best_mode or DEFAULT_SUBSTEP_MODE) if substep_mode == "best" else substep_mode
-    if mode not in SUBSTEP_MODES:
-        raise VtkitError(f"must be one of best, {', '.join(SUBSTEP_MODES)}, got {mode!r}", field="substep_mode")
-    steps, subs = video.steps, video.substeps
-    S_steps = _check_S(S_steps)
-    if S_steps.shape[0] != len(steps):
-        raise VtkitError(f"{len(steps)} steps but {S_steps.shape[0]} similarity rows", field=video.video_uid)
-    out: dict[int, list[tuple[float, float]]] = {}
-    n = S_steps.shape[1]
-    step_result = align(S_steps, top_k=top_k, **relaxed_settings(align_kwargs, len(steps), n, own_bounds=True))
-    for k, q in enumerate(steps):
-        out[q.query_idx] = _windows(step_result, k, top_k, chunk_offset, chunk_seconds)
-    if not subs:
-        return out
-    if S_substeps is None:
-        raise VtkitError(f"{len(subs)} substeps but no substep similarities", field=video.video_uid)
-    S_sub = _check_S(S_substeps)
-    if S_sub.shape != (len(subs), S_steps.shape[1]):
-        raise VtkitError(f"substep similarities must have shape ({len(subs)}, {S_steps.shape[1]}), "
-                         f"got {S_sub.shape}", field=video.video_uid)
-    if mode == "video":
-        sub_result = align(S_sub, top_k=top_k, **relaxed_settings(align_kwargs, len(subs), n))
-        for k, q in enumerate(subs):
-            out[q.query_idx] = _windows(sub_result, k, top_k, chunk_offset, chunk_seconds)
-        return out
-    row_of = {q.query_idx: i for i, q in enumerate(subs)}
-    min_len = int(np.min(_min_len_or_1(align_kwargs)))
-    for k, step in enumerate(steps):
-        children = video.substeps_of(step)
-        if not children:
-            continue
-        s, e = (step_result.spans(k, 1) or [(0, n - 1)])[0]   # no feasible span at all: the whole range
-        need = len(children) * min_len
-        if e - s + 1 < need:  # widen around the parent until its substeps fit
-            grow = need - (e - s + 1)
-            s = max(0, s - grow // 2 - grow % 2)
-            e = min(n - 1, s + need - 1)
-            s = max(0, e - need + 1)
-        rows = [row_of[c.query_idx] for c in children]
-        sub_S = S_sub[rows, s: e + 1]
-        kwargs = relaxed_settings(align_kwargs, len(children), e - s + 1)
-        result = align(sub_S, top_k=top_k, **kwargs)
-        for i, c in enumerate(children):
-            out[c.query_idx] = _windows(result, i, top_k, chunk_offset + s, chunk_seconds)
-    return out
-
-
-def _min_len_or_1(kwargs: dict):
-    value = kwargs.get("min_len", 1)
-    return 1 if value is None else value
-
-
-def relaxed_settings(kwargs: dict, k: int, n: int, own_bounds: bool = False) -> dict:
-    """Alignment settings for ``k`` steps over ``n`` chunks that always admit an alignment.
-
-    Without a ``skip_penalty``, ``min_len`` drops to 1 when the steps would not fit at their
-    minimum lengths, and skipping becomes free when there are more steps than chunks (real
-    videos can have both). Per-step ``min_len``/``max_len`` are kept when ``own_bounds`` (they
-    belong to these ``k`` steps); a sub-problem (substeps) uses their loosest scalar version.
-    """
-    kwargs = dict(kwargs)
-    if not own_bounds:
-        if np.ndim(kwargs.get("min_len", 1)):
-            kwargs["min_len"] = int(np.min(kwargs["min_len"]))
-        if kwargs.get("max_len") is not None and np.ndim(kwargs["max_len"]):
-            kwargs["max_len"] = int(np.max(kwargs["max_len"]))
-    min_len = _min_len_or_1(kwargs)
-    need = k * min_len if np.ndim(min_len) == 0 else (np.sum(min_len) if np.size(min_len) == k else 0)
-    if kwargs.get("skip_penalty") is None and int(need) > n:
-        kwargs["min_len"] = 1
-        if k > n:
-            kwargs["skip_penalty"] = 0.0
-    elif np.max(min_len) > n:  # skippable steps, but none could be placed: every query still gets windows
-        kwargs["min_len"] = np.minimum(min_len, n) if np.ndim(min_len) else n
-    return kwargs
-
-
-def select_substep_mode(videos, S_steps: dict, S_substeps: dict, *, metric: str = "R1@0.3",
-                        offsets: dict | None = None, **predict_kwargs) -> tuple[str, dict[str, dict]]:
-    """Score both substep modes on labelled ``videos`` (val, never test) and pick the better.
-
-    ``S_steps``/``S_substeps`` map ``video_uid`` to similarity matrices and ``offsets`` to
-    the chunk index of their first column (default: ``chunk_offset``, else 0). Returns the
-    mode with the higher ``metric`` on substep queries (ties: the default ``"parent"``) and,
-    per mode, :func:`vtkit.metrics.score` on those substep queries.
-    """
-    queries = [q for v in videos for q in v.substeps]
-    if not queries:
-        return DEFAULT_SUBSTEP_MODE, {}
-    default_offset = predict_kwargs.pop("chunk_offset", 0)
-    predict_kwargs.pop("substep_mode", None)
-    results = {}
-    for mode in SUBSTEP_MODES:
-        preds = {}
-        for v in videos:
-            if not v.substeps:
-                continue
-            offset = (offsets or {}).get(v.video_uid, default_offset)
-            windows = predict_queries(v, S_steps[v.video_uid], S_substeps[v.video_uid], substep_mode=mode,
-                                      chunk_offset=offset, **predict_kwargs)
-            preds.update({(v.video_uid, v.annotation_uid, i): w for i, w in windows.items()})
-        results[mode] = score(preds, queries, breakdown=False)
-    alt = "video" if DEFAULT_SUBSTEP_MODE == "parent" else "parent"
-    chosen = alt if results[alt][metric] > results[DEFAULT_SUBSTEP_MODE][metric] else DEFAULT_SUBSTEP_MODE
-    return chosen, results

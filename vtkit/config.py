@@ -6,13 +6,16 @@ parameters, a YAML file or keyword arguments; it is validated once, at the start
 from __future__ import annotations
 
 import dataclasses
+import math
+import sys
 import types
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Optional
 
-from vtkit.errors import VtkitError
+from vtkit.align import ALIGNERS, BACKGROUNDS, DEFAULT_NODE_BUDGET, DEFAULT_TOP_K
+from vtkit.errors import VtkitError, describe
 from vtkit.text import DEFAULT_TEXT_MODEL
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS
 
@@ -22,30 +25,22 @@ CHOICES = {
     "negative_source": ("hard", "easy", "mixed"),
     "loss": ("infonce", "clip"),
     "lr_schedule": ("cosine", "plateau", "constant"),
-    "aligner": ("dp", "dfs", "dropdtw", "unordered"),
-    "background": ("percentile", "constant"),
+    "aligner": ALIGNERS,
+    "background": BACKGROUNDS,
     "substep_mode": ("best", "video", "parent"),
     "device": ("auto", "cpu", "cuda"),
 }
 PATH_FIELDS = ("video_root", "train_annotations", "val_annotations")
 
 
-@dataclass
-class Config:
-    # data
-    video_root: str = "data_samples/videos"
-    train_annotations: str = "data_samples/goalstep_train.json"
-    val_annotations: str = "data_samples/goalstep_val.json"
-    feature_store: str = "auto"
-    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
+@dataclass(frozen=True)
+class ModelConfig:
+    """What the dual encoder is built from, and all that a checkpoint records of a run's parameters.
+
+    ``chunk_seconds`` is the chunk length of the features it was trained on.
+    """
+
     text_model: str = DEFAULT_TEXT_MODEL
-    seed: int = 0
-    out_dir: str = "reports/sample"
-    device: str = "auto"
-    max_videos: Optional[int] = None  # use only the first n videos of each split (quick runs)
-    skip_missing_features: bool = False  # leave out (and count) annotated videos without features
-    plot_videos: int = 4
-    # model
     embed_dim: int = 256
     adapter: str = "bottleneck"
     adapter_dim: int = 64
@@ -55,6 +50,45 @@ class Config:
     context_window: int = 0
     temperature: float = 0.07
     learn_temperature: bool = True
+    chunk_seconds: float = DEFAULT_CHUNK_SECONDS
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], source: str = "checkpoint") -> "ModelConfig":
+        """From a saved dict; a whole run's parameters (older checkpoints) contribute their model fields."""
+        if not isinstance(values, dict):
+            raise VtkitError("model config must be a mapping", path=source, field="model_config")
+        names = [f.name for f in fields(cls)]
+        return Config.from_dict({k: values[k] for k in names if k in values}, source=source).model()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Config:
+    # data
+    video_root: str = "data_samples/videos"
+    train_annotations: str = "data_samples/goalstep_train.json"
+    val_annotations: str = "data_samples/goalstep_val.json"
+    feature_store: str = "auto"
+    chunk_seconds: float = ModelConfig.chunk_seconds
+    text_model: str = ModelConfig.text_model
+    seed: int = 0
+    out_dir: str = "reports/sample"
+    device: str = "auto"
+    max_videos: Optional[int] = None  # use only the first n videos of each split (quick runs)
+    skip_missing_features: bool = False  # leave out (and count) annotated videos without features
+    plot_videos: int = 4
+    # model
+    embed_dim: int = ModelConfig.embed_dim
+    adapter: str = ModelConfig.adapter
+    adapter_dim: int = ModelConfig.adapter_dim
+    adapter_scale: float = ModelConfig.adapter_scale
+    clip_alpha: float = ModelConfig.clip_alpha
+    text_block_adapters: bool = ModelConfig.text_block_adapters
+    context_window: int = ModelConfig.context_window
+    temperature: float = ModelConfig.temperature
+    learn_temperature: bool = ModelConfig.learn_temperature
     # dataset and training
     negative_ratio: int = 4
     negative_source: str = "mixed"
@@ -79,9 +113,9 @@ class Config:
     min_len: int = 1
     max_len: Optional[int] = None
     skip_penalty: Optional[float] = None
-    dfs_node_budget: int = 500_000
+    dfs_node_budget: int = DEFAULT_NODE_BUDGET
     substep_mode: str = "best"
-    top_k: int = 5
+    top_k: int = DEFAULT_TOP_K
 
     @classmethod
     def names(cls) -> list[str]:
@@ -127,9 +161,17 @@ class Config:
         return Config.from_dict({**self.to_dict(), **changes})
 
     def validate(self, source: str = "parameters") -> None:
+        for f in fields(self):  # every number field, from its type hint: finite floats, 64-bit integers
+            kind, value = _base_type(typing.get_type_hints(type(self))[f.name]), getattr(self, f.name)
+            if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+                if not math.isfinite(value) or abs(value) > sys.float_info.max:
+                    raise VtkitError(f"must be a finite number, got {describe(value)}", path=source, field=f.name)
+            elif kind is int and isinstance(value, int) and not -2**63 <= value < 2**63:
+                raise VtkitError(f"out of range, got {describe(value)}", path=source, field=f.name)
         for name, options in CHOICES.items():
             if getattr(self, name) not in options:
-                raise VtkitError(f"must be one of {', '.join(options)}, got {getattr(self, name)!r}", path=source, field=name)
+                raise VtkitError(f"must be one of {', '.join(options)}, got {describe(getattr(self, name))}",
+                                 path=source, field=name)
         positive = ["chunk_seconds", "embed_dim", "adapter_dim", "temperature", "batch_size", "epochs", "lr",
                     "min_len", "dfs_node_budget", "top_k"]
         for name in positive:
@@ -155,6 +197,10 @@ class Config:
         if self.plot_videos < 0:
             raise VtkitError(f"must be >= 0, got {self.plot_videos!r}", path=source, field="plot_videos")
 
+    def model(self) -> ModelConfig:
+        """The fields the model is built from."""
+        return ModelConfig(**{f.name: getattr(self, f.name) for f in fields(ModelConfig)})
+
     def checkpoint_path(self) -> Path:
         """The weights notebooks 03 and 04 evaluate (``checkpoint``, else the run's best)."""
         return Path(self.checkpoint) if self.checkpoint else Path(self.out_dir) / "checkpoints" / "best.safetensors"
@@ -167,12 +213,16 @@ class Config:
                 raise VtkitError(f"path does not exist: {p}", field=name)
 
 
-def _coerce(name: str, value: Any, hint: Any, source: str) -> Any:
-    optional = False
+def _base_type(hint: Any) -> Any:
+    """``float`` for ``Optional[float]``, and so on."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(hint))
-        hint = args[0]
+        return [a for a in typing.get_args(hint) if a is not type(None)][0]
+    return hint
+
+
+def _coerce(name: str, value: Any, hint: Any, source: str) -> Any:
+    optional = typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in typing.get_args(hint)
+    hint = _base_type(hint)
     if value is None or (optional and isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
         if optional:
             return None
@@ -189,22 +239,30 @@ def _coerce(name: str, value: Any, hint: Any, source: str) -> Any:
             return int(value)
     elif hint is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:
+                raise VtkitError(f"must be a finite number, got {describe(value)}", path=source, field=name) from None
     elif hint is str:
         if isinstance(value, str):
+            if "\x00" in value:
+                raise VtkitError(f"must not contain a NUL character, got {describe(value)}", path=source, field=name)
             return value
         if isinstance(value, Path) or (isinstance(value, (int, float)) and not isinstance(value, bool)):
             return str(value)  # a YAML file's `out_dir: 2024`
-    raise VtkitError(f"must be a {hint.__name__}, got {value!r}", path=source, field=name)
+    raise VtkitError(f"must be a {hint.__name__}, got {describe(value)}", path=source, field=name)
 
 
 def _parse_text(text: str) -> Any:
-    """Read a command-line or YAML scalar: 3 -> int, 0.5 -> float, 1e3 -> float, true -> bool."""
-    import yaml
+    """Read a command-line or YAML scalar: 3 -> int, 0.5 -> float, 1e3 -> float, true -> bool.
+
+    Text that is not valid YAML (or holds an alias) stays text, for the field's type check to refuse.
+    """
+    from vtkit.io import parse_yaml
 
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = parse_yaml(text)
+    except ValueError:
         return text
     if isinstance(value, str):
         try:
@@ -219,7 +277,7 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     out = {}
     for pair in pairs:
         if "=" not in pair:
-            raise VtkitError(f"expected key=value, got {pair!r}", path="-p")
+            raise VtkitError(f"expected key=value, got {describe(pair)}", path="-p")
         key, text = pair.split("=", 1)
         out[key.strip()] = text  # typed by the field it sets (Config.from_dict), so out_dir=2024 stays text
     return out

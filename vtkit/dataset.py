@@ -40,17 +40,13 @@ from torch.utils.data import Dataset
 
 from vtkit.config import CHOICES
 from vtkit.errors import VtkitError
-from vtkit.features import FeatureStore, load_features
-from vtkit.timeline import DEFAULT_CHUNK_SECONDS, seconds_to_chunks
+from vtkit.features import FeatureStore, load_features, require_features
+from vtkit.text import same_text_key
+from vtkit.timeline import DEFAULT_CHUNK_SECONDS, goal_chunk_range
 
 SOURCES = CHOICES["negative_source"]
 LEVELS = {"step": ("step",), "substep": ("substep",), "both": ("step", "substep")}
 _MASK64 = (1 << 64) - 1
-
-
-def text_key(text: str) -> str:
-    """Identity of a step text: case-folded, whitespace collapsed."""
-    return " ".join(str(text).split()).casefold()
 
 
 def _splitmix64(x: np.ndarray) -> np.ndarray:
@@ -146,7 +142,7 @@ class VideoTextAlignmentDataset(Dataset):
     # ------------------------------------------------------------------------------------------
 
     def _text_id(self, text: str) -> int:
-        key = text_key(text)
+        key = same_text_key(text)
         tid = self._text_ids.get(key)
         if tid is None:
             tid = self._text_ids[key] = len(self.texts)
@@ -181,10 +177,7 @@ class VideoTextAlignmentDataset(Dataset):
                 continue
             array = self._lookup(features, uid)
             if array is None:
-                if not skip_missing:
-                    where = getattr(features, "root", None)
-                    raise VtkitError(f"video {uid} is annotated but has no features (set skip_missing_features=true "
-                                     "to leave such videos out, counted)", path=where)
+                require_features([video], {}, skip_missing)   # the one missing-features policy
                 self._warn("videos_without_features", f"video {uid}: no features; skipped")
                 continue
             n = int(array.shape[0])
@@ -229,10 +222,8 @@ class VideoTextAlignmentDataset(Dataset):
             pools = np.array([pool_of(r) for r in rows], dtype=np.int64)[inverse.reshape(-1)]
             pos_parts.append(np.stack([np.full(len(chunk), v), chunk, local[col], pools], axis=1))
 
-            lo, hi = 0, n - 1
-            if video.start_time is not None and video.end_time is not None:
-                lo, hi = seconds_to_chunks(video.start_time, video.end_time, self.chunk_seconds)
-                lo, hi = max(lo, 0), min(hi, n - 1)
+            goal = (video.start_time, video.end_time) if video.end_time is not None else None
+            lo, hi = goal_chunk_range(goal, n, self.chunk_seconds)
             background = np.arange(lo, hi + 1)
             background = background[~cover[background].any(axis=1)]
             every_text = pool_of(np.zeros(len(local), dtype=bool))

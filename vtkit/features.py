@@ -22,11 +22,17 @@ Rules for the chunk folders (every breach is a :class:`VtkitError` naming the vi
   a list, a pickle that would run code) is refused;
 - floating dtypes (float16/bfloat16/float32/float64) are cast to float32; integer, bool and
   complex tensors are refused (they are labels or quantised codes, not embeddings);
-- every chunk of every video has the same ``D``; NaN and Inf are refused.
+- every chunk of every video has the same ``D``; NaN and Inf are refused;
+- a tensor must be dense, on the CPU, strided and not quantized or nested (sparse, meta,
+  quantized and nested tensors are refused, not densified behind the user's back).
+
+Files are read as untrusted, the kit's own metadata too: a video uid that is not a plain name
+(:func:`vtkit.annotations.video_uid_problem`) is never resolved to a path, and packed metadata
+with a missing or ill-typed field (``chunk_seconds`` a positive finite number, ``num_chunks``
+and ``feature_dim`` positive integers, ...) is refused, naming the file and field.
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import math
 import os
@@ -39,8 +45,9 @@ from typing import Iterable
 
 import numpy as np
 
+from vtkit.annotations import video_uid_problem
 from vtkit.config import CHOICES
-from vtkit.errors import VtkitError
+from vtkit.errors import VtkitError, describe
 from vtkit.io import atomic_open, read_json, write_json
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS
 
@@ -82,6 +89,67 @@ def _check_matrix(array: np.ndarray, where, video=None, names: list | None = Non
     return array
 
 
+def _video_path(root: Path, uid, suffix: str = "") -> Path:
+    """``root/<uid><suffix>``; a uid that is not a plain name is refused (it could reach outside ``root``)."""
+    problem = "is not text" if not isinstance(uid, str) else video_uid_problem(uid)
+    if problem:
+        raise VtkitError(f"video uid {describe(uid)} {problem}; it is never resolved to a path", path=root)
+    return root / f"{uid}{suffix}"
+
+
+def _number_field(meta: dict, key: str, path, kind: str = "count", optional: bool = False,
+                  remedy: str = "; repack with `vtkit pack`"):
+    """``meta[key]`` checked: ``kind`` "count" (an integer >= 1) or "seconds" (a finite number > 0)."""
+    value = meta.get(key)
+    if value is None and optional:
+        return None
+    if kind == "count":
+        ok = isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    else:
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+              and value > 0)
+    if not ok:
+        wanted = "an integer >= 1" if kind == "count" else "a finite number > 0"
+        problem = "missing" if key not in meta else f"must be {wanted}, got {describe(value)}"
+        raise VtkitError(f"{problem}{remedy}", path=path, field=key)
+    return value
+
+
+def _text_field(meta: dict, key: str, path) -> str | None:
+    value = meta.get(key)
+    if value is not None and not isinstance(value, str):
+        raise VtkitError(f"must be text or null, got {describe(value)}; repack with `vtkit pack`", path=path,
+                         field=key)
+    return value
+
+
+def read_video_metadata(path: str | Path) -> dict:
+    """A packed video's ``<uid>.json``, its fields checked (the file is read as untrusted)."""
+    meta = read_json(path, "feature metadata")
+    if not isinstance(meta, dict):
+        raise VtkitError("metadata must be a JSON object; repack with `vtkit pack`", path=path)
+    _number_field(meta, "chunk_seconds", path, "seconds", optional=True)
+    _number_field(meta, "num_chunks", path)
+    _number_field(meta, "feature_dim", path)
+    _number_field(meta, "frames_per_chunk", path, optional=True)
+    _text_field(meta, "encoder", path)
+    if not isinstance(meta.get("fingerprint", {}), dict):
+        raise VtkitError(f"must be an object, got {describe(meta['fingerprint'])}", path=path, field="fingerprint")
+    return meta
+
+
+def read_store_info(path: str | Path) -> dict:
+    """A packed store's ``store.json``, its fields checked (the file is read as untrusted)."""
+    info = read_json(path, "feature store metadata")
+    if not isinstance(info, dict):
+        raise VtkitError("store metadata must be a JSON object", path=path)
+    _number_field(info, "chunk_seconds", path, "seconds", optional=True)
+    _number_field(info, "feature_dim", path, optional=True)
+    _number_field(info, "frames_per_chunk", path, optional=True)
+    _text_field(info, "encoder", path)
+    return info
+
+
 def check_chunk_seconds(found: float | None, wanted: float | None, where) -> None:
     """Refuse features made at another chunk length: the segments would be shifted."""
     if found is None or wanted is None:
@@ -94,6 +162,33 @@ def check_chunk_seconds(found: float | None, wanted: float | None, where) -> Non
 # ----------------------------------------------------------------------------------------------
 # per-chunk layout
 # ----------------------------------------------------------------------------------------------
+
+def _tensor_array(obj, where, video=None) -> np.ndarray:
+    """A dense, CPU, strided floating-point tensor as float32 numpy; any other tensor is refused."""
+    import torch
+
+    if not isinstance(obj, torch.Tensor):
+        raise VtkitError(f"{_video(video)}file holds a {type(obj).__name__}, expected a tensor", path=where)
+    dtype = str(obj.dtype).replace("torch.", "")
+    if obj.is_nested:
+        problem = "is a nested tensor"
+    elif obj.layout != torch.strided:
+        problem = f"has layout {str(obj.layout).replace('torch.', '')} (save it with .to_dense())"
+    elif obj.device.type != "cpu":
+        problem = f"lives on device {obj.device.type!r}, holding no values here"
+    elif obj.is_quantized:
+        problem = f"is quantized ({dtype})"
+    elif not obj.is_floating_point():
+        problem = f"has dtype {dtype}"
+    else:
+        problem = None
+    if problem:
+        raise VtkitError(f"{_video(video)}tensor {problem}; expected dense floating point features", path=where)
+    try:
+        return obj.detach().to(torch.float32).numpy()
+    except (RuntimeError, TypeError) as err:  # an exotic tensor subclass
+        raise VtkitError(f"{_video(video)}tensor cannot be read as an array ({type(err).__name__})", path=where) from None
+
 
 def _read_tensor_file(path: Path, video=None):
     """``torch.load(weights_only=True)`` a file that must hold one tensor; returns float32 numpy."""
@@ -110,12 +205,7 @@ def _read_tensor_file(path: Path, video=None):
         first = (str(err).strip().splitlines() or [type(err).__name__])[0]
         raise VtkitError(f"{_video(video)}not a readable tensor file ({type(err).__name__}: {first[:120]})",
                          path=path) from None
-    if not isinstance(obj, torch.Tensor):
-        raise VtkitError(f"{_video(video)}file holds a {type(obj).__name__}, expected a tensor", path=path)
-    if not obj.is_floating_point():
-        raise VtkitError(f"{_video(video)}tensor has dtype {str(obj.dtype).replace('torch.', '')}; expected "
-                         "floating point features", path=path)
-    return obj.detach().to(torch.float32).numpy()
+    return _tensor_array(obj, path, video)
 
 
 def chunk_files(folder: str | Path, video=None) -> list[Path]:
@@ -197,15 +287,13 @@ def fingerprint(folder: str | Path) -> dict:
 # ----------------------------------------------------------------------------------------------
 
 def _read_packed(root: Path, uid: str, chunk_seconds: float | None, mmap: bool = True) -> np.ndarray:
-    npy, meta_path = root / f"{uid}.npy", root / f"{uid}.json"
+    npy, meta_path = _video_path(root, uid, ".npy"), _video_path(root, uid, ".json")
     if not npy.is_file():
         raise VtkitError(f"no features for video {uid} (expected {npy.name})", path=root)
     if not meta_path.is_file():
         raise VtkitError(f"video {uid}: metadata {meta_path.name} missing beside {npy.name}; repack with "
                          "`vtkit pack`", path=meta_path)
-    meta = read_json(meta_path, "feature metadata")
-    if not isinstance(meta, dict):
-        raise VtkitError(f"video {uid}: metadata must be a JSON object; repack with `vtkit pack`", path=meta_path)
+    meta = read_video_metadata(meta_path)
     check_chunk_seconds(meta.get("chunk_seconds"), chunk_seconds, root)
     try:
         array = np.load(npy, mmap_mode="r" if mmap else None, allow_pickle=False)
@@ -232,9 +320,9 @@ def _write_packed(out: Path, uid: str, array: np.ndarray, meta: dict) -> None:
 
 def _detect(root: Path, uid: str | None = None) -> str:
     if uid is not None:
-        if (root / f"{uid}.npy").is_file():
+        if _video_path(root, uid, ".npy").is_file():
             return "packed"
-        if (root / uid).is_dir():
+        if _video_path(root, uid).is_dir():
             return "chunks"
         raise VtkitError(f"no features for video {uid} (expected {uid}.npy or a folder {uid}/ with "
                          "chunk_<i>.pt files)", path=root)
@@ -264,10 +352,11 @@ def _load_video(root: Path, uid: str, kind: str, chunk_seconds: float | None) ->
     """One video of a store of known layout."""
     if kind == "packed":
         return _read_packed(root, uid, chunk_seconds)
-    if not (root / uid).is_dir():
+    folder = _video_path(root, uid)
+    if not folder.is_dir():
         raise VtkitError(f"no features for video {uid} (expected a folder {uid}/ with chunk_<i>.pt files)",
                          path=root)
-    return read_chunk_folder(root / uid, uid)[0]
+    return read_chunk_folder(folder, uid)[0]
 
 
 def load_features(source, chunk_seconds: float | None = None, name: str | None = None) -> np.ndarray:
@@ -277,11 +366,10 @@ def load_features(source, chunk_seconds: float | None = None, name: str | None =
     ``.npy`` with its ``.json`` beside it is also checked against ``chunk_seconds``.
     """
     if isinstance(source, np.ndarray) or type(source).__module__.startswith("torch"):
+        where = "<array>" if name is None else name
         if hasattr(source, "detach"):
-            if not source.is_floating_point():
-                raise VtkitError(f"{_video(name)}tensor has dtype {source.dtype}; expected floating point")
-            source = source.detach().cpu().float().numpy()
-        return _check_matrix(source, "<array>" if name is None else name)
+            source = _tensor_array(source, where)
+        return _check_matrix(source, where)
     path = Path(source)
     if path.is_dir():
         return read_chunk_folder(path, name)[0]
@@ -322,7 +410,7 @@ class FeatureStore:
         self.kind = _detect(self.root) if store == "auto" else store
         self.info: dict = {}
         if self.kind == "packed" and (self.root / STORE_FILE).is_file():
-            self.info = read_json(self.root / STORE_FILE, "feature store metadata")
+            self.info = read_store_info(self.root / STORE_FILE)
         stored = self.info.get("chunk_seconds")
         check_chunk_seconds(stored, chunk_seconds, self.root)
         self._requested = chunk_seconds if chunk_seconds is not None else stored
@@ -352,8 +440,8 @@ class FeatureStore:
 
     def __contains__(self, uid: str) -> bool:
         if self.kind == "packed":
-            return (self.root / f"{uid}.npy").is_file()
-        return (self.root / uid).is_dir()
+            return _video_path(self.root, uid, ".npy").is_file()
+        return _video_path(self.root, uid).is_dir()
 
     def __getitem__(self, uid: str) -> np.ndarray:
         return self.load(uid)
@@ -392,8 +480,8 @@ class FeatureStore:
     def metadata(self, uid: str) -> dict:
         """The packed video's JSON record; for chunk folders, what can be told without loading."""
         if self.kind == "packed":
-            return read_json(self.root / f"{uid}.json", "feature metadata")
-        files = chunk_files(self.root / uid, uid)
+            return read_video_metadata(_video_path(self.root, uid, ".json"))
+        files = chunk_files(_video_path(self.root, uid), uid)
         return {"video_uid": uid, "source": "chunks", "num_chunks": len(files), "chunk_seconds": self.chunk_seconds,
                 "feature_dim": self._dim, "frames_per_chunk": None, "encoder": None}
 
@@ -401,6 +489,18 @@ class FeatureStore:
 # ----------------------------------------------------------------------------------------------
 # packing
 # ----------------------------------------------------------------------------------------------
+
+def require_features(videos, store, skip_missing: bool = False) -> list[str]:
+    """The policy for annotated videos without features: the uids to leave out (counted by the caller)
+    when ``skip_missing``, else one error naming how many and which. ``store``: a FeatureStore or a dict."""
+    uids = list(dict.fromkeys(v.video_uid for v in videos))
+    missing = [uid for uid in uids if uid not in store]
+    if missing and not skip_missing:
+        raise VtkitError(f"{len(missing)} of {len(uids)} annotated videos have no features (first: "
+                         f"{', '.join(missing[:3])}); set skip_missing_features=true (vtkit submit: --skip-missing) "
+                         "to leave them out, counted", path=getattr(store, "root", None), field="video_root")
+    return missing
+
 
 @dataclass
 class PackSummary:
@@ -440,14 +540,13 @@ def pack_store(video_root: str | Path, out: str | Path, chunk_seconds: float = D
     from tqdm.auto import tqdm
 
     video_root, out = Path(video_root), Path(out)
-    chunk_seconds = float(chunk_seconds)
-    if not chunk_seconds > 0:
-        raise VtkitError(f"chunk_seconds must be positive, got {chunk_seconds}", field="chunk_seconds")
+    chunk_seconds = float(_number_field({"chunk_seconds": chunk_seconds}, "chunk_seconds", None, "seconds", remedy=""))
+    _number_field({"frames_per_chunk": frames_per_chunk}, "frames_per_chunk", None, optional=True, remedy="")
     folders = _source_videos(video_root)
     if videos is not None:
         wanted = set(videos)
         folders = [f for f in folders if f.name in wanted]
-    info = read_json(out / STORE_FILE, "feature store metadata") if (out / STORE_FILE).is_file() else {}
+    info = read_store_info(out / STORE_FILE) if (out / STORE_FILE).is_file() else {}
     check_chunk_seconds(info.get("chunk_seconds"), chunk_seconds, out)
     if encoder and info.get("encoder") and info["encoder"] != encoder:
         raise VtkitError(f"store holds features of encoder {info['encoder']!r}, not {encoder!r}; pack into "
@@ -460,9 +559,12 @@ def pack_store(video_root: str | Path, out: str | Path, chunk_seconds: float = D
         uid = folder.name
         try:
             source = fingerprint(folder)
-            meta_path = out / f"{uid}.json"
+            meta_path = _video_path(out, uid, ".json")
             if meta_path.is_file() and (out / f"{uid}.npy").is_file():
-                old = read_json(meta_path, "feature metadata")
+                try:
+                    old = read_video_metadata(meta_path)
+                except VtkitError:  # a damaged record of an earlier pack: pack the video again
+                    old = {}
                 same = (old.get("fingerprint") == source and old.get("chunk_seconds") == chunk_seconds
                         and (encoder is None or old.get("encoder") == encoder)
                         and (frames_per_chunk is None or old.get("frames_per_chunk") == frames_per_chunk))
@@ -494,13 +596,15 @@ def pack_store(video_root: str | Path, out: str | Path, chunk_seconds: float = D
 
 
 def cli_pack(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vtkit pack", description="Pack per-chunk features "
-                                     "(VIDEO_ROOT/<video_uid>/chunk_<i>.pt) into memory-mapped arrays.")
+    from vtkit.cli import ArgumentParser, positive_float, positive_int
+
+    parser = ArgumentParser(prog="vtkit pack", description="Pack per-chunk features "
+                            "(VIDEO_ROOT/<video_uid>/chunk_<i>.pt) into memory-mapped arrays.")
     parser.add_argument("video_root", help="folder of <video_uid>/chunk_<i>.pt")
     parser.add_argument("out", help="output folder (<video_uid>.npy + .json, store.json)")
-    parser.add_argument("--chunk-seconds", type=float, default=DEFAULT_CHUNK_SECONDS)
+    parser.add_argument("--chunk-seconds", type=positive_float, default=DEFAULT_CHUNK_SECONDS)
     parser.add_argument("--encoder", default=None, help="name of the video encoder, recorded in the metadata")
-    parser.add_argument("--frames-per-chunk", type=int, default=None)
+    parser.add_argument("--frames-per-chunk", type=positive_int, default=None)
     parser.add_argument("--skip-bad", action="store_true", help="skip and report bad videos instead of stopping")
     args = parser.parse_args(argv)
     summary = pack_store(args.video_root, args.out, chunk_seconds=args.chunk_seconds,

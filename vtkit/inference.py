@@ -1,10 +1,9 @@
-"""From features and step texts to time segments: one video, a whole split, a submission.
+"""One video in, segments out: :func:`align_video`, subtitles, ``vtkit predict`` and ``vtkit submit``.
 
 * :func:`align_video` -- one video's ``[N, D]`` features (array, per-chunk folder or packed
   file) and its ordered step descriptions in, one window per step (plus top-5) out.
-* :func:`predict_split` -- every query of an annotation file with one or more aligners, the
-  predictions keyed as the challenge submission is.
-* ``vtkit predict`` / ``vtkit submit`` -- the same from the command line.
+* ``vtkit predict`` / ``vtkit submit`` -- the same from the command line; a whole annotated split
+  goes through :func:`vtkit.predict.predict_split`, as in evaluation.
 
 The search range: when the goal segment is known (annotated splits) the steps are aligned
 inside the goal segment's chunks; otherwise (test split, one-off videos) over the whole video,
@@ -23,17 +22,18 @@ import sys
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from vtkit.align import ALIGNERS, SearchBudgetExceeded, align, predict_queries, relaxed_settings
-from vtkit.annotations import Annotations, Video, load_annotations
+from vtkit.align import ALIGNERS, AlignSettings, align_unordered, background_vector
+from vtkit.annotations import Annotations, load_annotations
+from vtkit.checkpoint import load_model
 from vtkit.config import Config
 from vtkit.errors import VtkitError
-from vtkit.timeline import chunks_to_seconds, seconds_to_chunks
-
-REPORT_ALIGNERS = ("dp", "dfs", "unordered")
+from vtkit.features import require_features
+from vtkit.predict import SplitPredictions, align_steps, predict_split
+from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, goal_chunk_range
 
 
 @dataclass
@@ -46,243 +46,29 @@ class StepSegment:
     end: float
     score: float
     alternatives: list[dict] = field(default_factory=list)
+    aligner: str = "dp"          # the aligner that produced it ("dp" where a DFS over budget fell back)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
 
-# --------------------------------------------------------------------------- model
-
-
-def resolve_device(name: str = "auto") -> str:
-    """``"auto"`` -> ``"cuda"`` when a GPU is visible, else ``"cpu"``."""
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda" and not torch.cuda.is_available():
-        raise VtkitError("device='cuda' but no CUDA GPU is visible (install a CUDA build of torch, see README)",
-                         field="device")
-    return name
-
-
-def load_model(checkpoint: str | Path | None = None, cfg: Config | None = None, feature_dim: int | None = None):
-    """``(model, cfg)``: the trained model of ``checkpoint``, or untrained towers (zero-shot).
-
-    The model is put on ``cfg.device`` (``auto``: the GPU when there is one).
-    """
-    device = resolve_device(cfg.device if cfg is not None else "auto")
-    if checkpoint is not None:
-        from vtkit.train import load_checkpoint
-
-        model, _ = load_checkpoint(checkpoint, device)
-        saved = model.config
-        if cfg is not None and cfg.chunk_seconds != saved.chunk_seconds:
-            raise VtkitError(f"the checkpoint was trained with chunk_seconds={saved.chunk_seconds} but the run uses "
-                             f"{cfg.chunk_seconds}", path=checkpoint, field="chunk_seconds")
-        return model.eval(), saved
-    if feature_dim is None:
-        raise VtkitError("feature_dim is needed to build an untrained model", field="feature_dim")
-    from vtkit.model import DualEncoder
-
-    cfg = cfg or Config()
-    import torch
-
-    torch.manual_seed(cfg.seed)
-    warnings.warn("no checkpoint given: using the untrained (zero-shot) towers; train one with notebook 02 "
-                  "or `vtkit train` for meaningful segments", stacklevel=2)
-    return DualEncoder.from_config(cfg, feature_dim).to(device).eval(), cfg
-
-
 # --------------------------------------------------------------------------- one video
 
 
-def goal_chunk_range(goal: tuple[float, float] | None, n: int, chunk_seconds: float) -> tuple[int, int]:
-    """``[first, last]`` chunks to search: the goal segment ``(start, end)`` when known, else the whole video."""
-    if goal is None or goal[0] is None:
-        return 0, n - 1
-    first, last = seconds_to_chunks(goal[0], goal[1], chunk_seconds)
-    first, last = min(first, n - 1), min(last, n - 1)
-    return first, last
-
-
-def similarities(model, features: np.ndarray, video: Video, chunk_seconds: float):
-    """``(S_steps, S_substeps, offset)`` over the searched chunk range of ``video``."""
-    first, last = goal_chunk_range((video.start_time, video.end_time), len(features), chunk_seconds)
-    window = np.asarray(features[first: last + 1], dtype=np.float32)
-    steps, subs = video.steps, video.substeps
-    S = model.similarity(window, [q.description for q in steps + subs])  # the video tower runs once
-    return S[: len(steps)], (S[len(steps):] if subs else None), first
-
-
-def _align_kwargs(cfg: Config, aligner: str, substep_mode: str | None = None) -> dict:
-    return dict(aligner=aligner, background=cfg.background, background_value=cfg.background_value,
-                min_len=cfg.min_len, max_len=cfg.max_len, skip_penalty=cfg.skip_penalty,
-                node_budget=cfg.dfs_node_budget, top_k=cfg.top_k, chunk_seconds=cfg.chunk_seconds,
-                substep_mode=substep_mode or cfg.substep_mode)
-
-
-def predict_video(S_steps, S_subs, offset: int, video: Video, cfg: Config, aligner: str,
-                  best_mode: str | None = None) -> dict[int, list[tuple[float, float]]]:
-    """``{query_idx: windows}`` for one video and aligner (DFS over budget falls back to DP)."""
-    kwargs = _align_kwargs(cfg, aligner)
-    if best_mode:
-        kwargs["best_mode"] = best_mode
-    try:
-        return predict_queries(video, S_steps, S_subs, chunk_offset=offset, **kwargs)
-    except SearchBudgetExceeded:
-        kwargs["aligner"] = "dp"
-        out = predict_queries(video, S_steps, S_subs, chunk_offset=offset, **kwargs)
-        out["dfs_fallback"] = True  # type: ignore[index]
-        return out
-
-
-@dataclass
-class Evaluation:
-    """What notebooks 03 and 04 evaluate: the val split, its features, the trained and untrained models."""
-
-    val: Annotations
-    store: object
-    model: object
-    untrained: object
-    model_cfg: Config
-
-
-def load_evaluation(cfg: Config) -> Evaluation:
-    """Val annotations (``max_videos``), a caching feature store, the checkpoint's model and the same
-    architecture untrained (same seed) as reference."""
-    from vtkit.features import FeatureStore
-
-    if not cfg.checkpoint_path().is_file():
-        raise VtkitError(f"no checkpoint at {cfg.checkpoint_path()}: run 02_training.ipynb first (same out_dir) "
-                         "or set the checkpoint parameter", field="checkpoint")
-    val = load_annotations(cfg.val_annotations).head(cfg.max_videos)
-    store = FeatureStore(cfg.video_root, cfg.feature_store, cfg.chunk_seconds, cache=True)
-    model, model_cfg = load_model(cfg.checkpoint_path(), cfg)
-    with warnings.catch_warnings():  # the untrained reference is deliberate
-        warnings.simplefilter("ignore")
-        untrained, _ = load_model(None, model_cfg.replace(device=cfg.device), store.feature_dim)
-    return Evaluation(val, store, model, untrained, model_cfg)
-
-
-@dataclass
-class SplitPredictions:
-    """Predictions of every aligner for a split, plus what was skipped and why."""
-
-    by_aligner: dict[str, dict[tuple[str, str, int], list[tuple[float, float]]]]
-    similarities: dict[str, tuple[np.ndarray, np.ndarray | None, int]]
-    skipped: dict[str, str]
-    dfs_fallbacks: int = 0
-
-
-def predict_split(model, annotations: Annotations, store, cfg: Config, aligners: Iterable[str] = REPORT_ALIGNERS,
-                  skip_missing: bool = False, progress: bool = True) -> SplitPredictions:
-    """Similarities once per video, then every aligner; keys are ``(clip_uid, annotation_uid, query_idx)``."""
-    from tqdm.auto import tqdm
-
-    from vtkit.console import interactive_output
-
-    progress = progress and interactive_output()
-    aligners = list(aligners)
-    out = {a: {} for a in aligners}
-    sims, skipped, fallbacks = {}, {}, 0
-    best_mode = None
-    videos = [v for v in annotations.videos if v.queries]
-    for video in tqdm(videos, desc="similarity", disable=not progress, leave=False):
-        if video.video_uid not in store:
-            if not skip_missing:
-                raise VtkitError(f"no features for annotated video {video.video_uid!r} (set "
-                                 "skip_missing_features=true to leave such videos out, counted)",
-                                 path=getattr(store, "root", None), field=video.video_uid)
-            skipped[video.video_uid] = "no features"
-            continue
-        sims[video.video_uid] = similarities(model, store[video.video_uid], video, cfg.chunk_seconds)
-    if cfg.substep_mode == "best" and annotations.has_times and any(v.substeps for v in videos):
-        from vtkit.align import select_substep_mode
-
-        labelled = [v for v in videos if v.video_uid in sims]
-        best_mode, _ = select_substep_mode(labelled, {u: s[0] for u, s in sims.items()},
-                                           {u: s[1] for u, s in sims.items()},
-                                           offsets={u: s[2] for u, s in sims.items()},
-                                           **{k: v for k, v in _align_kwargs(cfg, "dp").items() if k != "substep_mode"})
-    for aligner in aligners:
-        for video in videos:
-            if video.video_uid not in sims:
-                continue
-            S_steps, S_subs, offset = sims[video.video_uid]
-            windows = predict_video(S_steps, S_subs, offset, video, cfg, aligner, best_mode)
-            if windows.pop("dfs_fallback", False):  # type: ignore[call-overload]
-                fallbacks += 1
-            for q in video.queries:
-                out[aligner][q.key] = windows[q.query_idx]
-    return SplitPredictions(out, sims, skipped, fallbacks)
-
-
-def step_settings(cfg: Config, aligner: str, n_steps: int, n_chunks: int, **overrides) -> dict:
-    """:func:`vtkit.align.align` keywords for one step sequence: ``cfg``'s settings and ``overrides``,
-    relaxed so that every step gets windows (e.g. more steps than chunks)."""
-    kwargs = {k: v for k, v in _align_kwargs(cfg, aligner).items() if k not in ("chunk_seconds", "substep_mode")}
-    return relaxed_settings({**kwargs, **overrides}, n_steps, n_chunks, own_bounds=True)
-
-
-def align_steps(S, settings: dict, dfs_fallback: bool = False):
-    """``align(S, **settings)``; with ``dfs_fallback`` a DFS over its budget yields the DP answer."""
-    try:
-        return align(S, **settings)
-    except SearchBudgetExceeded:
-        if not dfs_fallback:
-            raise
-        return align(S, **{**settings, "aligner": "dp"})
-
-
-def step_spans(video: Video, sims_entry, cfg: Config, aligner: str) -> list[list[tuple[int, int]]]:
-    """Each step's ranked chunk spans (video chunk indices) under ``aligner`` (substeps are not aligned)."""
-    S_steps, _, offset = sims_entry
-    result = align_steps(S_steps, step_settings(cfg, aligner, *S_steps.shape), dfs_fallback=True)
-    return [[(s + offset, e + offset) for s, e in result.spans(k, cfg.top_k)] for k in range(len(video.steps))]
-
-
-def explorer_callback(annotations: Annotations, sims: dict, cfg: Config):
-    """The ``compute`` callback of :func:`vtkit.widgets.explore` for a split's similarities."""
-
-    def compute(video_uid: str, aligner: str, background: str, background_value: float) -> dict:
-        video = annotations.video(video_uid)
-        ranked = step_spans(video, sims[video_uid], cfg.replace(background=background,
-                                                                background_value=background_value), aligner)
-        return {"S": sims[video_uid][0], "gt_spans": [q.chunk_span(cfg.chunk_seconds) for q in video.steps],
-                "segments": {aligner: [spans[0] for spans in ranked]}, "topk": ranked,
-                "step_labels": [q.description for q in video.steps], "chunk_seconds": cfg.chunk_seconds,
-                "first_chunk": sims[video_uid][2]}
-
-    return compute
-
-
-def positive_negative(sims: dict, videos: Sequence[Video], chunk_seconds: float) -> tuple[np.ndarray, np.ndarray]:
-    """Step-to-chunk similarities inside (positive) and outside (negative) each step's ground truth."""
-    pos, neg = [], []
-    for video in videos:
-        S, _, first = sims[video.video_uid]
-        inside = np.zeros(S.shape, dtype=bool)
-        for k, q in enumerate(video.steps):
-            a, b = q.chunk_span(chunk_seconds)
-            inside[k, max(a - first, 0): max(b - first + 1, 0)] = True
-        pos.append(S[inside])
-        neg.append(S[~inside])
-    return np.concatenate(pos), np.concatenate(neg)
-
-
-def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = None, aligner: str = "dp",
-                chunk_seconds: float = 2.0, top_k: int = 5, cfg: Config | None = None,
-                segment_counts: Sequence[int] | None = None, model=None, goal: tuple[float, float] | None = None,
-                **align_kwargs) -> list[StepSegment]:
+def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = None,
+                settings: AlignSettings | None = None, *, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+                segment_counts: Sequence[int] | None = None, model=None,
+                goal: tuple[float, float] | None = None) -> list[StepSegment]:
     """Time segments for one video's ordered ``steps``.
 
     ``features``: an ``[N, D]`` array or tensor, a per-chunk folder (``chunk_<i>.pt``) or a
-    packed ``.npy`` file. ``goal``: ``(start, end)`` seconds to search in (the goal segment when
-    known), else the whole video. Returns one :class:`StepSegment` per step: the top-1 window in
-    seconds and its mean similarity (``score``), then up to ``top_k`` alternatives in rank order
-    (best full alignment through each window, ``alignment_score``; the first is the top-1).
-    Without a checkpoint (or ``model``) the untrained towers are used, with a warning saying so.
+    packed ``.npy`` file. ``settings``: the alignment (:class:`vtkit.align.AlignSettings`; default
+    the DP with the kit's defaults). ``goal``: ``(start, end)`` seconds to search in (the goal
+    segment when known), else the whole video. Returns one :class:`StepSegment` per step: the
+    top-1 window in seconds and its mean similarity (``score``), then up to ``settings.top_k``
+    alternatives in rank order (best full alignment through each window, ``alignment_score``; the
+    first is the top-1). Without a checkpoint (or ``model``) the untrained towers are used, with a
+    warning saying so. A DFS over its budget falls back to the DP (``StepSegment.aligner`` says so).
     """
     from vtkit.features import load_features
 
@@ -291,25 +77,25 @@ def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = 
         raise VtkitError("no steps given", field="steps")
     if any(not s.strip() for s in steps):
         raise VtkitError("a step description is empty", field="steps")
+    settings = settings or AlignSettings()
     feats = load_features(features, chunk_seconds=chunk_seconds)
-    cfg = (cfg or Config()).replace(chunk_seconds=chunk_seconds, aligner=aligner, top_k=top_k)
     if model is None:
-        model, _ = load_model(checkpoint, cfg, feats.shape[1])
+        model = load_model(checkpoint, Config(chunk_seconds=chunk_seconds), feats.shape[1])
     first, last = 0, len(feats) - 1
     if goal is not None:
         first, last = goal_chunk_range(goal, len(feats), chunk_seconds)
     S = model.similarity(feats[first: last + 1], steps)
-    kwargs = step_settings(cfg, aligner, *S.shape, **align_kwargs)
-    result = align_steps(S, kwargs)
+    relaxed = settings.relaxed(*S.shape, own_bounds=True)
+    result = align_steps(S, relaxed, dfs_fallback=True)
     segments = []
     for k, text in enumerate(steps):
         ranked = dict(result.alternatives[k]) if result.alternatives else {}
-        spans = result.spans(k, top_k)
+        spans = result.spans(k, settings.top_k)
         if segment_counts is not None and segment_counts[k] > 1:
-            spans = _occurrences(S, result, k, segment_counts[k], top_k, kwargs)
+            spans = _occurrences(S, result, k, segment_counts[k], relaxed)
         alts = [_window(S[k], span, chunk_seconds, first, ranked.get(span)) for span in spans]
         top = alts[0] if alts else {"start": 0.0, "end": 0.0, "score": float("nan")}
-        segments.append(StepSegment(k, text, top["start"], top["end"], top["score"], alts))
+        segments.append(StepSegment(k, text, top["start"], top["end"], top["score"], alts, result.aligner))
     return segments
 
 
@@ -321,23 +107,22 @@ def _window(row: np.ndarray, span, chunk_seconds: float, offset: int = 0, rank_s
     return out
 
 
-def _occurrences(S, result, k: int, count: int, top_k: int, kwargs: dict):
+def _occurrences(S, result, k: int, count: int, settings: AlignSettings):
     """Windows of step ``k`` when it stands for ``count`` segments.
 
     The first is the aligner's; windows 2..count are the step's best remaining windows by its
     own gain over the background, never overlapping an earlier one; the rest are its ranked
     alternatives.
     """
-    from vtkit.align import align_unordered, background_vector
-
-    b = background_vector(S, kwargs.get("background", "percentile"), kwargs.get("background_value", 50.0))
+    top_k = settings.top_k
+    b = background_vector(S, settings.background, settings.background_value)
     spans = list(result.spans(k, 1))
     row = np.asarray(S[k], dtype=np.float64).copy()
     blocked = -1e9 - np.abs(row).max()  # finite: a window through an earlier occurrence never wins
     while spans and len(spans) < min(count, top_k):
         for s, e in spans:
             row[s: e + 1] = blocked
-        span = align_unordered(row[None], b, kwargs.get("min_len", 1), kwargs.get("max_len")).segments[0]
+        span = align_unordered(row[None], b, settings.min_len, settings.max_len).segments[0]
         if span is None or row[span[0]: span[1] + 1].min() == blocked:
             break  # no room left for another occurrence
         spans.append(span)
@@ -423,11 +208,16 @@ def cli_predict(argv: list[str]) -> int:
     steps, counts, uid, goal = read_steps(args.steps, args.video_uid)
     import time
 
+    from vtkit.features import load_features
+
     t0 = time.perf_counter()
+    cfg = cfg.replace(chunk_seconds=args.chunk_seconds)
+    features = load_features(args.features, chunk_seconds=cfg.chunk_seconds)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        segments = align_video(args.features, steps, args.checkpoint, args.aligner, args.chunk_seconds,
-                               cfg.top_k, cfg, counts, goal=goal)
+        model = load_model(args.checkpoint, cfg, features.shape[1])
+        segments = align_video(features, steps, settings=AlignSettings.from_config(cfg).replace(aligner=args.aligner),
+                               chunk_seconds=cfg.chunk_seconds, segment_counts=counts, model=model, goal=goal)
     for w in caught:
         print(f"vtkit predict: note: {w.message}", file=sys.stderr)
     seconds = time.perf_counter() - t0
@@ -467,7 +257,7 @@ def cli_submit(argv: list[str]) -> int:
     store = FeatureStore(args.features, chunk_seconds=cfg.chunk_seconds)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model, _ = load_model(args.checkpoint, cfg, store.feature_dim)
+        model = load_model(args.checkpoint, cfg, store.feature_dim)
     for w in caught:
         print(f"vtkit submit: note: {w.message}", file=sys.stderr)
     preds = submission_predictions(model, ann, store, cfg.replace(aligner=args.aligner), args.skip_missing)
@@ -481,28 +271,26 @@ def cli_submit(argv: list[str]) -> int:
     return 0
 
 
-def submission_predictions(model, annotations: Annotations, store, cfg: Config, skip_missing: bool = False):
+def submission_predictions(model, annotations: Annotations, store, cfg: Config,
+                           skip_missing: bool = False) -> SplitPredictions:
     """Predictions for a submission: test-split steps of several segments get them among their windows."""
     if annotations.has_times:
         return predict_split(model, annotations, store, cfg, [cfg.aligner], skip_missing, progress=False)
-    out, skipped = {}, {}
-    missing = [v.video_uid for v in annotations.videos if v.video_uid not in store]
-    if missing and not skip_missing:
-        raise VtkitError(f"{len(missing)} of {len(annotations.videos)} videos have no features (first: "
-                         f"{missing[0]}); use --skip-missing to leave them out", path=getattr(store, "root", None))
+    out = {}
+    skipped = {uid: "no features" for uid in require_features(annotations.videos, store, skip_missing)}
+    settings, fallbacks = AlignSettings.from_config(cfg), []
     for video in annotations.videos:
-        if video.video_uid in missing:
-            skipped[video.video_uid] = "no features"
+        if video.video_uid in skipped or not video.steps:
             continue
-        if not video.steps:
-            continue
-        segments = align_video(store[video.video_uid], [q.description for q in video.steps], aligner=cfg.aligner,
-                               chunk_seconds=cfg.chunk_seconds, top_k=cfg.top_k, cfg=cfg,
+        features = store[video.video_uid]
+        segments = align_video(features, [q.description for q in video.steps], settings=settings,
+                               chunk_seconds=cfg.chunk_seconds,
                                segment_counts=[q.segment_count for q in video.steps], model=model)
+        if segments and segments[0].aligner != settings.aligner:
+            fallbacks.append(video.video_uid)
         for q, seg in zip(video.steps, segments):
-            wins = [(a["start"], a["end"]) for a in seg.alternatives] or [(0.0, len(store[video.video_uid]) *
-                                                                            cfg.chunk_seconds)]
+            wins = [(a["start"], a["end"]) for a in seg.alternatives] or [(0.0, len(features) * cfg.chunk_seconds)]
             while len(wins) < cfg.top_k:
                 wins.append(wins[-1])
             out[q.key] = wins
-    return SplitPredictions({cfg.aligner: out}, {}, skipped)
+    return SplitPredictions({cfg.aligner: out}, {}, skipped, fallbacks)

@@ -17,26 +17,12 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from vtkit.errors import VtkitError
+from vtkit.timeline import iou
 
 THRESHOLDS = (0.3, 0.5)
 KS = (1, 5)
 METRIC_NAMES = ("R1@0.3", "R1@0.5", "R5@0.3", "R5@0.5", "mIoU")  # the headline metrics, in report order
 Key = tuple[str, str, int]
-
-
-def iou(pred, gt):
-    """IoU of windows ``[..., 2]`` (start, end), broadcast over leading dimensions.
-
-    Returns a float for two single windows, else an array. Zero-length unions give 0.
-    """
-    p = np.asarray(pred, dtype=np.float64)
-    g = np.asarray(gt, dtype=np.float64)
-    if p.shape[-1:] != (2,) or g.shape[-1:] != (2,):
-        raise VtkitError(f"windows must have shape [..., 2], got {p.shape} and {g.shape}", field="iou")
-    inter = np.maximum(0.0, np.minimum(p[..., 1], g[..., 1]) - np.maximum(p[..., 0], g[..., 0]))
-    hull = np.maximum(p[..., 1], g[..., 1]) - np.minimum(p[..., 0], g[..., 0])
-    out = np.divide(inter, hull, out=np.zeros(np.broadcast(inter, hull).shape), where=hull > 0)
-    return float(out) if out.ndim == 0 else out
 
 
 def metric_name(k: int, t: float) -> str:
@@ -171,17 +157,3 @@ def separation(pos, neg) -> dict[str, float]:
     not_above = np.searchsorted(neg_sorted, pos, side="right")
     auc = float((below + 0.5 * (not_above - below)).sum() / (pos.size * neg.size))
     return {"mean_gap": float(pos.mean() - neg.mean()), "auc": auc}
-
-
-def report_metrics(scores: Mapping[str, dict], queries: int, reference: dict | None = None,
-                   training: dict | None = None, **extra) -> dict:
-    """The ``metrics.json`` of a run: ``{"aligners": {name: headline metrics}, "queries": n, "by_level": ...,
-    "untrained_dp": ..., "training": ..., **extra}`` from :func:`score` results (fractions)."""
-    out = {"aligners": {a: {m: s[m] for m in METRIC_NAMES} for a, s in scores.items()}, "queries": queries, **extra,
-           "by_level": {a: {level: {m: g[m] for m in (*METRIC_NAMES, "queries")} for level, g in s["by_level"].items()}
-                        for a, s in scores.items() if "by_level" in s}}
-    if reference is not None:
-        out["untrained_dp"] = {m: reference[m] for m in METRIC_NAMES}
-    if training is not None:  # results only: timings stay in training.json, so reruns give identical files
-        out["training"] = {k: v for k, v in training.items() if k not in ("seconds", "pairs_per_second")}
-    return out

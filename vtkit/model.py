@@ -5,23 +5,19 @@ softmax weights over the offsets that start favouring the centre chunk) -> adapt
 Text tower: frozen transformer, mean pooling -> adapter -> linear projection. Both land L2-normalised in a
 joint space of ``embed_dim``; cosine similarity times a learnable logit scale gives the logits.
 
-Adapters (``Config.adapter``):
+Adapters (``ModelConfig.adapter``):
   - ``"bottleneck"``: ``f + s * up(gelu(down(f)))``, up-projection zero-initialised: training starts from
     the backbone's features exactly.
   - ``"clip"``: CLIP-Adapter, ``alpha * relu(up(relu(down(f)))) + (1 - alpha) * f``.
   - ``"none"``: only the projections (and the temperature) train.
-``Config.text_block_adapters`` also puts a Houlsby bottleneck adapter on each transformer block's
+``ModelConfig.text_block_adapters`` also puts a Houlsby bottleneck adapter on each transformer block's
 feed-forward output (before its residual sum and LayerNorm); BERT-family models and DistilBERT.
 
 The backbone is frozen and kept in eval mode. Without block adapters its pooled output never changes, so it
-is computed once per unique description and cached in memory and, if ``Config.text_cache_dir`` is set, on
-disk (``<text_cache_dir>/<model key>/<shard>.safetensors``: vectors plus their ``sha1(text)`` keys).
+is computed once per unique description (:class:`vtkit.text.TextEmbeddingCache`, in memory and on disk).
 """
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
 import math
 import re
 from pathlib import Path
@@ -31,13 +27,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from vtkit.config import Config
+from vtkit.config import ModelConfig
 from vtkit.errors import VtkitError
-from vtkit.io import atomic_path
-from vtkit.text import load_text_backbone, mean_pool, resolve_text_model
+from vtkit.text import MAX_TEXT_TOKENS, TextEmbeddingCache, load_text_backbone, mean_pool, resolve_text_model
 
 MAX_LOGIT_SCALE = 100.0  # CLIP's clamp
-MAX_TEXT_TOKENS = 256    # as sentence-transformers' all-MiniLM-L6-v2
 TEXT_BATCH = 256
 
 
@@ -69,7 +63,7 @@ class ClipAdapter(nn.Module):
         return self.alpha * F.relu(self.up(F.relu(self.down(f)))) + (1 - self.alpha) * f
 
 
-def make_adapter(cfg: Config, dim: int) -> nn.Module:
+def make_adapter(cfg: ModelConfig, dim: int) -> nn.Module:
     if cfg.adapter == "bottleneck":
         return BottleneckAdapter(dim, cfg.adapter_dim, cfg.adapter_scale)
     if cfg.adapter == "clip":
@@ -125,28 +119,6 @@ def _feed_forward_slots(backbone: nn.Module) -> list[tuple[nn.Module, str]]:
     return slots
 
 
-def text_model_key(model_dir: Path) -> str:
-    """Identity of a text model for the cache: folder name, config.json, the weight files' names, sizes
-    and modification times (as :func:`vtkit.features.fingerprint`), pooling. Computed once per folder."""
-    return _text_model_key(str(Path(model_dir).resolve()))
-
-
-@functools.lru_cache(maxsize=None)
-def _text_model_key(model_dir: str) -> str:
-    folder = Path(model_dir)
-    h = hashlib.sha1(f"{folder.name}|mean-pool|max_tokens={MAX_TEXT_TOKENS}".encode())
-    h.update((folder / "config.json").read_bytes())
-    for weights in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
-        stat = weights.stat()
-        h.update(f"\n{weights.name}\t{stat.st_size}\t{stat.st_mtime_ns}".encode())
-    return h.hexdigest()[:20]
-
-
-def text_digest(text: str) -> str:
-    """Cache key of a description: ``sha1(text)`` (exact text; unlike ``dataset.text_key``, no folding)."""
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()
-
-
 def _float_tensor(x, device) -> torch.Tensor:
     """float32 tensor on ``device``; read-only arrays (memory-mapped feature stores) are copied, not shared."""
     if isinstance(x, np.ndarray) and not x.flags.writeable:
@@ -157,8 +129,8 @@ def _float_tensor(x, device) -> torch.Tensor:
 class DualEncoder(nn.Module):
     """Video and text towers into one normalised ``embed_dim`` space (see the module docstring)."""
 
-    def __init__(self, cfg: Config, feature_dim: int, tokenizer, text_backbone: nn.Module,
-                 model_dir: str | Path | None = None):
+    def __init__(self, cfg: ModelConfig, feature_dim: int, tokenizer, text_backbone: nn.Module,
+                 text_cache: TextEmbeddingCache | None = None):
         super().__init__()
         self.config, self.feature_dim, self.window = cfg, int(feature_dim), cfg.context_window
         self.tokenizer = tokenizer
@@ -177,23 +149,21 @@ class DualEncoder(nn.Module):
         self.text_proj = nn.Linear(text_dim, cfg.embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)),
                                         requires_grad=cfg.learn_temperature)
-        # Pooled backbone outputs (CPU) by text_digest(text), valid while the backbone itself is untouched.
+        # the backbone's pooled output is valid as long as the backbone itself is untouched
         self.text_cacheable = not cfg.text_block_adapters
-        self._text_memory: dict[str, torch.Tensor] = {}
-        self._cache_dir = None
-        if self.text_cacheable and cfg.text_cache_dir and model_dir is not None:
-            self._cache_dir = Path(cfg.text_cache_dir) / text_model_key(Path(model_dir))
-        self._shards_read: set[str] = set()
+        self.text_cache = text_cache if text_cache is not None else TextEmbeddingCache()
 
     @classmethod
-    def from_config(cls, cfg: Config, feature_dim: int) -> "DualEncoder":
-        """Load the text backbone named by ``cfg.text_model`` (offline) and build the model."""
+    def from_config(cls, cfg: ModelConfig, feature_dim: int, text_cache_dir: str | Path | None = None) -> "DualEncoder":
+        """Load the text backbone named by ``cfg.text_model`` (offline) and build the model; pooled text
+        outputs are cached on disk under ``text_cache_dir`` when given."""
         tokenizer, backbone = load_text_backbone(cfg.text_model)
-        return cls(cfg, feature_dim, tokenizer, backbone, resolve_text_model(cfg.text_model))
+        cache = TextEmbeddingCache.for_model(text_cache_dir, resolve_text_model(cfg.text_model))
+        return cls(cfg, feature_dim, tokenizer, backbone, cache)
 
     def build_info(self) -> dict:
-        """What rebuilds this model: ``DualEncoder.from_config(Config.from_dict(config), feature_dim)``."""
-        return {"config": self.config.to_dict(), "feature_dim": self.feature_dim}
+        """What rebuilds this model: ``DualEncoder.from_config(ModelConfig.from_dict(model_config), feature_dim)``."""
+        return {"model_config": self.config.to_dict(), "feature_dim": self.feature_dim}
 
     @property
     def device(self) -> torch.device:
@@ -220,49 +190,12 @@ class DualEncoder(nn.Module):
             out.append(mean_pool(hidden, mask))
         return torch.cat(out)
 
-    def _read_disk_cache(self) -> None:
-        """Load the shards on disk not read yet (another model instance may have written some)."""
-        if self._cache_dir is None or not self._cache_dir.is_dir():
-            return
-        from safetensors import safe_open
-
-        for shard in sorted(self._cache_dir.glob("*.safetensors")):
-            if shard.name in self._shards_read:
-                continue
-            try:
-                with safe_open(str(shard), framework="pt") as fh:
-                    keys = json.loads(fh.metadata()["keys"])
-                    vectors = fh.get_tensor("vectors")
-            except Exception as err:  # a damaged shard: say which file to delete
-                raise VtkitError(f"unreadable text cache shard ({err}); delete it to rebuild", path=shard) from None
-            self._shards_read.add(shard.name)
-            self._text_memory.update(zip(keys, vectors))
-
-    def _write_disk_cache(self, keys: list[str], vectors: torch.Tensor) -> None:
-        if self._cache_dir is None:
-            return
-        from safetensors.torch import save_file
-
-        name = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:20] + ".safetensors"
-        with atomic_path(self._cache_dir / name) as tmp:
-            save_file({"vectors": vectors.contiguous()}, str(tmp), metadata={"keys": json.dumps(keys)})
-        self._shards_read.add(name)
-
     def pooled_text(self, texts: list[str]) -> torch.Tensor:
         """Backbone output ``[K, H]`` (before the text adapter), through the cache when allowed."""
         if not self.text_cacheable:
             return self._run_backbone(texts)
-        keys = [text_digest(t) for t in texts]
-        missing = {k: t for k, t in zip(keys, texts) if k not in self._text_memory}
-        if missing:
-            self._read_disk_cache()
-            missing = {k: t for k, t in missing.items() if k not in self._text_memory}
-        if missing:
-            with torch.no_grad():
-                vectors = self._run_backbone(list(missing.values())).float().cpu()
-            self._text_memory.update(zip(missing, vectors))
-            self._write_disk_cache(list(missing), vectors)
-        return torch.stack([self._text_memory[k] for k in keys]).to(self.device)
+        with torch.no_grad():
+            return self.text_cache.lookup(texts, self._run_backbone).to(self.device)
 
     def encode_text(self, texts: list[str]) -> torch.Tensor:
         """``[K]`` descriptions -> ``[K, E]`` unit vectors."""

@@ -10,11 +10,9 @@ Metric values in ``metrics.json`` are fractions in [0, 1]; tables show them as p
 from __future__ import annotations
 
 import argparse
-import base64
 import contextlib
 import csv
 import datetime as dt
-import html
 import itertools
 import json
 import os
@@ -33,12 +31,11 @@ from typing import Any, Optional
 from vtkit.config import PATH_FIELDS, Config, parse_overrides
 from vtkit.errors import VtkitError
 from vtkit.io import atomic_open, atomic_path, read_json, read_yaml_mapping, write_json, write_text
-from vtkit.metrics import METRIC_NAMES
+from vtkit.report import other_metrics, publish, read_metrics, write_report
 
 KERNEL_NAME = "python3"
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]  # keeps the kernel's start-up notices off the terminal
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
-METRIC_COLUMNS = METRIC_NAMES
 SWEEP_METRIC = "R1@0.3"
 VERSIONED_PACKAGES = ("vtkit", "torch", "transformers", "numpy", "papermill")
 RUN_FORMAT = 1
@@ -83,28 +80,27 @@ def resolve_config(params: dict[str, Any] | Config, out_dir: str | Path | None =
 def preflight(cfg: Config) -> None:
     """Checks that would otherwise fail minutes into a run: text model, device, features vs annotations."""
     from vtkit.annotations import load_annotations
-    from vtkit.features import FeatureStore
-    from vtkit.inference import resolve_device
+    from vtkit.checkpoint import resolve_device
+    from vtkit.features import FeatureStore, require_features
     from vtkit.text import resolve_text_model
+    from vtkit.timeline import covers_goal
 
     resolve_text_model(cfg.text_model)
     resolve_device(cfg.device)
     store = FeatureStore(cfg.video_root, cfg.feature_store, cfg.chunk_seconds)
     videos = [v for path in (cfg.train_annotations, cfg.val_annotations)
               for v in load_annotations(path).head(cfg.max_videos).videos]
-    missing = sorted({v.video_uid for v in videos if v.video_uid not in store})
-    if missing and not cfg.skip_missing_features:
-        raise VtkitError(f"{len(missing)} of {len({v.video_uid for v in videos})} annotated videos have no features "
-                         f"(first: {', '.join(missing[:3])}); set skip_missing_features=true to leave them out "
-                         "(counted)", path=store.root, field="video_root")
-    lengths = {v.video_uid: store.metadata(v.video_uid)["num_chunks"] * store.chunk_seconds
-               for v in videos if v.video_uid in store and v.end_time is not None}
-    short = [v for v in videos if v.video_uid in lengths and lengths[v.video_uid] < 0.98 * v.end_time]
-    if lengths and len(short) == len(lengths):
+    require_features(videos, store, cfg.skip_missing_features)
+    chunks = {v.video_uid: store.metadata(v.video_uid)["num_chunks"]
+              for v in videos if v.video_uid in store and v.end_time is not None}
+    short = [v for v in videos if v.video_uid in chunks and not covers_goal(chunks[v.video_uid], v.end_time,
+                                                                             store.chunk_seconds)]
+    if chunks and len(short) == len(chunks):
         v = short[0]
         raise VtkitError(f"the features of every video end before its goal segment does (e.g. {v.video_uid}: "
-                         f"{lengths[v.video_uid]:.0f} s of features < goal end {v.end_time:.0f} s); were they made "
-                         f"with another chunk length than chunk_seconds={cfg.chunk_seconds}?", field="chunk_seconds")
+                         f"{chunks[v.video_uid] * store.chunk_seconds:.0f} s of features < goal end {v.end_time:.0f} s); "
+                         f"were they made with another chunk length than chunk_seconds={cfg.chunk_seconds}?",
+                         field="chunk_seconds")
 
 
 def _absolute(path: str | Path) -> str:
@@ -357,193 +353,6 @@ def _keep(tmp: Path, failed: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# report
-
-
-def _percent(value: Any) -> str:
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return f"{100 * value:.2f}"
-    return "–" if value is None else str(value)
-
-
-def _scalar(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)
-
-
-def aligner_table(metrics: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    """``(metric columns, rows [aligner, value %, ...])`` from a metrics.json mapping."""
-    aligners = metrics.get("aligners", {})
-    if not isinstance(aligners, dict) or not all(isinstance(v, dict) for v in aligners.values()):
-        raise VtkitError("expected a mapping aligner -> {metric: value}", path="metrics.json", field="aligners")
-    seen = [m for scores in aligners.values() for m in scores]
-    columns = [m for m in METRIC_COLUMNS if m in seen]
-    columns += [m for m in dict.fromkeys(seen) if m not in columns]
-    rows = [[str(name)] + [_percent(scores.get(m)) for m in columns] for name, scores in aligners.items()]
-    return columns, rows
-
-
-def other_metrics(metrics: dict[str, Any]) -> list[tuple[str, Any]]:
-    """Every scalar outside ``aligners``, nested mappings flattened as ``outer/inner``."""
-    out: list[tuple[str, Any]] = []
-
-    def walk(prefix: str, value: Any) -> None:
-        if isinstance(value, dict):
-            for k, v in value.items():
-                walk(f"{prefix}/{k}" if prefix else str(k), v)
-        elif value is None or isinstance(value, (str, int, float, bool)):
-            out.append((prefix, value))
-
-    walk("", {k: v for k, v in metrics.items() if k != "aligners"})
-    return out
-
-
-def metrics_markdown(metrics: dict[str, Any]) -> str:
-    """Markdown table of the aligners' metrics (percent, 2 decimals)."""
-    columns, rows = aligner_table(metrics)
-    cell = lambda text: text.replace("|", "\\|")  # noqa: E731
-    lines = ["| aligner | " + " | ".join(cell(c) for c in columns) + " |",
-             "|---|" + "---:|" * len(columns)]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-README_START = "<!-- results:start (written by `make run`; do not edit by hand) -->"
-README_END = "<!-- results:end -->"
-
-
-def publish(run_dir: str | Path, readme: str | Path = "README.md", figure_dir: str | Path = "reports/figures") -> Path:
-    """Put a run's results into the README (between the results markers) and its overview figure beside it.
-
-    The block holds the metrics table, the query count and the run's wall time, so the README's
-    numbers always come from an actual run.
-    """
-    run_dir, readme = Path(run_dir), Path(readme)
-    metrics = read_json(run_dir / "metrics.json", "metrics")
-    record = read_json(run_dir / "run.json", "run record")
-    text = readme.read_text(encoding="utf-8")
-    if README_START not in text or README_END not in text:
-        raise VtkitError(f"no results markers ({README_START} ... {README_END})", path=readme)
-    params = record.get("parameters", {})
-    seconds = sum(float(n.get("seconds") or 0) for n in record.get("notebooks", []))
-    per_nb = ", ".join(f"{Path(n['name']).stem.split('_')[0]} {float(n.get('seconds') or 0):.0f} s"
-                       for n in record.get("notebooks", []))
-    training = metrics.get("training", {})
-    lines = [README_START, "",
-             f"Results of the last `make run` (val annotations `{Path(str(params.get('val_annotations'))).name}`, "
-             f"{metrics.get('queries')} queries: steps and substeps; percentages):", "",
-             metrics_markdown(metrics).rstrip(), ""]
-    if "untrained_dp" in metrics:
-        u = metrics["untrained_dp"]
-        lines.append("Untrained model with the DP aligner (reference): "
-                     + ", ".join(f"{m} {100 * u[m]:.2f}" for m in METRIC_NAMES if m in u) + ".")
-    if training.get("untrained") and training.get("trained"):
-        before, after = training["untrained"], training["trained"]
-        lines.append("Training lifts val text-to-video R@1 from "
-                     f"{100 * before.get('val_t2v_R1', 0):.1f} to {100 * after.get('val_t2v_R1', 0):.1f} and step "
-                     f"alignment R1@0.3 from {100 * before.get('val_align_R1@0.3', 0):.1f} to "
-                     f"{100 * after.get('val_align_R1@0.3', 0):.1f}.")
-    if "dropdtw" in metrics.get("aligners", {}):
-        lines.append("Drop-DTW with contiguous steps solves the DP's objective with the drop cost as minus the "
-                     "background, so its row repeats the DP's.")
-    if metrics.get("dfs_over_budget_videos"):
-        lines.append(f"DFS exceeded its node budget on {metrics['dfs_over_budget_videos']} of {metrics.get('videos')} "
-                     "videos; there the DP answer (the same optimum) stands in for it.")
-    versions = record.get("versions", {})
-    lines += ["", f"Wall time of the {len(record.get('notebooks', []))} notebooks: {seconds:.0f} s ({per_nb}); "
-                  f"torch {versions.get('torch', '?')}, device {params.get('device', '?')}, "
-                  f"{versions.get('machine', platform.machine())}.", "", README_END]
-    start, end = text.index(README_START), text.index(README_END) + len(README_END)
-    write_text(readme, text[:start] + "\n".join(lines) + text[end:])
-    overview = run_dir / "figures" / "overview.png"
-    if overview.is_file():
-        target = Path(figure_dir) / "overview.png"
-        with atomic_path(target) as tmp:
-            tmp.write_bytes(overview.read_bytes())
-    return readme
-
-
-_STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em; color: #222; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; }
-td.num { text-align: right; font-variant-numeric: tabular-nums; }
-figure { display: inline-block; margin: 0.5em; vertical-align: top; }
-figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { font-size: 0.9em; color: #555; text-align: center; }
-"""
-
-
-def _html_table(header: list[str], rows: list[list[str]], numeric_from: int = 1) -> str:
-    esc = html.escape
-    head = "".join(f"<th>{esc(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f'<td class="num">{esc(c)}</td>' if j >= numeric_from else f"<td>{esc(c)}</td>"
-                                    for j, c in enumerate(row)) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``run_dir/report.html``: parameters, metrics, notebook times and every figure, embedded."""
-    run_dir = Path(run_dir)
-    record = read_json(run_dir / "run.json", "run record")
-    esc = html.escape
-    parts = [f"<h1>vtkit run: {esc(run_dir.name)}</h1>",
-             f"<p>{esc(str(run_dir))}<br>status: {esc(str(record.get('status')))}, "
-             f"started {esc(str(record.get('started')))}, finished {esc(str(record.get('finished')))}</p>"]
-    git = record.get("git")
-    if git:
-        parts.append(f"<p>git commit {esc(str(git.get('commit')))}{' (modified)' if git.get('dirty') else ''}</p>")
-
-    params = record.get("parameters") or {}
-    parts.append("<details><summary>Parameters</summary>"
-                 + _html_table(["name", "value"], [[k, json.dumps(v)] for k, v in params.items()], numeric_from=2)
-                 + "</details>")
-
-    parts.append("<h2>Metrics</h2>")
-    metrics_path = run_dir / "metrics.json"
-    if metrics_path.exists():
-        metrics = read_json(metrics_path, "metrics")
-        if not isinstance(metrics, dict):
-            raise VtkitError("expected a JSON object", path=metrics_path)
-        columns, rows = aligner_table(metrics)
-        if rows:
-            parts.append("<p>Percent of queries.</p>" + _html_table(["aligner", *columns], rows))
-        by_level = metrics.get("by_level")
-        if isinstance(by_level, dict) and all(isinstance(v, dict) for v in by_level.values()):
-            level_rows = [[f"{aligner} / {level}", *(_percent(s.get(m)) for m in columns), str(s.get("queries", ""))]
-                          for aligner, levels in by_level.items() for level, s in levels.items()
-                          if isinstance(s, dict)]
-            parts.append("<details><summary>By level (percent)</summary>"
-                         + _html_table(["aligner / level", *columns, "queries"], level_rows) + "</details>")
-        others = other_metrics({k: v for k, v in metrics.items() if k != "by_level"})
-        if others:
-            parts.append("<details open><summary>Other figures of the run</summary>"
-                         + _html_table(["name", "value"], [[k, _scalar(v)] for k, v in others]) + "</details>")
-    else:
-        parts.append("<p>No metrics.json in the run folder.</p>")
-
-    parts.append("<h2>Notebooks</h2>")
-    rows = [[str(e.get("name")), str(e.get("status")), "" if e.get("seconds") is None else f"{e['seconds']:.1f}"]
-            for e in record.get("notebooks", [])]
-    parts.append(_html_table(["notebook", "status", "seconds"], rows, numeric_from=2))
-
-    figures = sorted((run_dir / "figures").glob("*.png"))
-    parts.append("<h2>Figures</h2>")
-    for fig in figures:
-        data = base64.b64encode(fig.read_bytes()).decode("ascii")
-        parts.append(f'<figure><img src="data:image/png;base64,{data}" alt="{esc(fig.name)}">'
-                     f"<figcaption>{esc(fig.name)}</figcaption></figure>")
-    if not figures:
-        parts.append("<p>No figures.</p>")
-
-    page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>vtkit run: {esc(run_dir.name)}</title><style>{_STYLE}</style></head><body>\n"
-            + "\n".join(parts) + "\n</body></html>\n")
-    return write_text(run_dir / "report.html", page)
-
-
-# ---------------------------------------------------------------------------------------------
 # vtkit sweep
 
 
@@ -686,7 +495,7 @@ def run_sweep(grid: dict[str, list[Any]], base: dict[str, Any], out_dir: str | P
             continue
         p.status = "done"
         metrics_path = out_dir / p.name / "metrics.json"
-        p.metrics = read_json(metrics_path, "metrics") if metrics_path.exists() else None
+        p.metrics = read_metrics(metrics_path) if metrics_path.exists() else None
     rows = sweep_rows(points)
     write_sweep_csv(out_dir / "sweep.csv", rows)
     write_sweep_plot(out_dir / "sweep.png", points)

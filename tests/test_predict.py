@@ -1,0 +1,127 @@
+"""Query windows in seconds: steps, substep modes, relaxed settings, DFS fallback."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from vtkit.align import AlignSettings
+from vtkit.predict import predict_queries, select_substep_mode
+
+CONSTANT0 = AlignSettings(background="constant", background_value=0.0)
+
+
+def _video():
+    """Two steps (chunks 2..7 and 10..15 of a 20-chunk stretch starting at chunk 5), three substeps."""
+    from vtkit.annotations import Query, Video
+
+    video = Video("v", 10.0, 50.0, None, None)
+    spans = [("step", None, 14.0, 26.0), ("substep", 0, 14.0, 18.0), ("substep", 0, 20.0, 26.0),
+             ("step", None, 30.0, 42.0), ("substep", 3, 32.0, 38.0)]
+    step_index = -1
+    for i, (level, parent, start, end) in enumerate(spans):
+        step_index += level == "step"
+        video.queries.append(Query("v", video.annotation_uid, i, level, f"q{i}", start, end, step_index, parent))
+    return video
+
+
+def _similarities(N=20):
+    S_steps = np.full((2, N), -1.0)
+    S_steps[0, 2:8] = 1.0
+    S_steps[1, 10:16] = 1.0
+    S_sub = np.full((3, N), -1.0)
+    S_sub[0, 2:4] = 1.0
+    S_sub[1, 5:8] = 1.0
+    S_sub[2, 11:14] = 1.0
+    return S_steps, S_sub
+
+
+@pytest.mark.parametrize("mode", ["video", "parent"])
+def test_predict_queries_windows_in_seconds(mode):
+    S_steps, S_sub = _similarities()
+    out = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode=mode, chunk_seconds=2.0,
+                          chunk_offset=5)[0]
+    assert sorted(out) == [0, 1, 2, 3, 4]
+    assert all(len(w) == 5 for w in out.values())
+    assert out[0][0] == (14.0, 26.0)     # chunks 2..7 shifted by 5 -> 7..12 -> [14, 26)
+    assert out[3][0] == (30.0, 42.0)
+    assert out[1][0] == (14.0, 18.0)
+    assert out[2][0] == (20.0, 26.0)
+    assert out[4][0] == (32.0, 38.0)
+
+
+def test_parent_mode_keeps_substeps_inside_their_step():
+    S_steps, S_sub = _similarities()
+    S_sub[0] = -1.0
+    S_sub[0, 12:14] = 3.0       # substep 1 looks like it belongs to the second step
+    parent, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode="parent", chunk_offset=5)
+    video, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode="video", chunk_offset=5)
+    assert 14.0 <= parent[1][0][0] and parent[1][0][1] <= 26.0
+    # the whole-video sequence keeps substep order instead: the misleading substep goes first
+    assert video[1][0] == (10.0, 12.0) and video[2][0] == (20.0, 26.0)
+
+
+def test_select_substep_mode_scores_both_on_labelled_videos():
+    S_steps, S_sub = _similarities()
+    S_steps = np.concatenate([np.full((2, 5), -1.0), S_steps], axis=1)     # columns = chunks from 0
+    S_sub = np.concatenate([np.full((3, 5), -1.0), S_sub], axis=1)
+    v = _video()
+    mode, results = select_substep_mode([v], {"v": S_steps}, {"v": S_sub}, CONSTANT0)
+    assert set(results) == {"video", "parent"}
+    assert results["parent"]["R1@0.5"] == 1.0 and results["parent"]["queries"] == 3
+    assert mode == "parent"      # a tie keeps the documented default
+    # the same with matrices that start at chunk 5 of the video
+    _, shifted = select_substep_mode([v], {"v": S_steps[:, 5:]}, {"v": S_sub[:, 5:]}, CONSTANT0, offsets={"v": 5})
+    assert shifted == results
+
+
+def test_predict_queries_with_more_steps_than_chunks():
+    """Real videos can hold more steps than chunks: every step still gets windows inside the video."""
+    from vtkit.annotations import Query, Video
+
+    video = Video("v", None, None, None, None)
+    video.queries += [Query("v", "v", i, "step", f"q{i}", None, None, i, None) for i in range(5)]
+    S = np.eye(5)[:, :3] * 2.0 - 1.0        # steps 0..2 each prefer their own chunk; steps 3, 4 nothing
+    out, _ = predict_queries(video, S, settings=CONSTANT0, chunk_seconds=2.0)
+    assert sorted(out) == [0, 1, 2, 3, 4]
+    assert [out[i][0] for i in range(3)] == [(0.0, 2.0), (2.0, 4.0), (4.0, 6.0)]
+    assert all(len(w) == 5 and all(0.0 <= s < e <= 6.0 for s, e in w) for w in out.values())
+    # min_len that cannot fit (3 steps x 2 chunks > 5) is lowered rather than failing; per-step bounds that
+    # fit are kept for the steps
+    out, _ = predict_queries(video, np.zeros((5, 5)), settings=AlignSettings(top_k=1, min_len=2))
+    assert len(out) == 5
+    ok, _ = predict_queries(video, np.zeros((5, 12)), settings=AlignSettings(
+        top_k=1, min_len=np.array([3, 2, 2, 2, 2]), background="constant", background_value=-1.0))
+    assert ok[0][0][1] - ok[0][0][0] >= 6.0
+
+
+def test_dfs_over_budget_falls_back_to_dp_for_the_whole_video():
+    S_steps, S_sub = _similarities()
+    dfs = AlignSettings(aligner="dfs", node_budget=1, background="constant", background_value=0.0)
+    with pytest.raises(Exception, match="budget"):
+        predict_queries(_video(), S_steps, S_sub, dfs, chunk_offset=5)
+    windows, fell = predict_queries(_video(), S_steps, S_sub, dfs, chunk_offset=5, dfs_fallback=True)
+    expected, fell_dp = predict_queries(_video(), S_steps, S_sub, CONSTANT0, chunk_offset=5)
+    assert fell and not fell_dp and windows == expected
+
+
+def test_relaxed_settings_always_admit_an_alignment():
+    st = AlignSettings(min_len=3)
+    assert st.relaxed(4, 10).min_len == 1 and st.relaxed(4, 10).skip_penalty is None
+    assert st.relaxed(12, 10).skip_penalty == 0.0
+    assert st.relaxed(3, 10) == st
+    skippable = AlignSettings(min_len=20, skip_penalty=1.0)
+    assert skippable.relaxed(2, 10).min_len == 10
+    per_step = AlignSettings(min_len=np.array([2, 3]), max_len=np.array([4, 6]))
+    loose = per_step.relaxed(5, 40)
+    assert loose.min_len == 2 and loose.max_len == 6
+    assert np.array_equal(per_step.relaxed(2, 40, own_bounds=True).min_len, [2, 3])
+
+
+def test_settings_from_config():
+    from vtkit.config import Config
+
+    cfg = Config(aligner="dfs", dfs_node_budget=77, top_k=3, min_len=2, background="constant", background_value=0.1)
+    st = AlignSettings.from_config(cfg)
+    assert (st.aligner, st.node_budget, st.top_k, st.min_len, st.background, st.background_value) == \
+        ("dfs", 77, 3, 2, "constant", 0.1)
+    assert AlignSettings.from_config(Config()) == AlignSettings()

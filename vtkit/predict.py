@@ -1,0 +1,305 @@
+"""From a model and an annotated split to ranked windows for every query: the evaluation path.
+
+Training's validation, notebooks 03 and 04 and ``vtkit submit`` all go through
+:func:`predict_split`: similarities once per video over its searched chunk range (the goal
+segment when annotated, :func:`vtkit.timeline.goal_chunk_range`), then each aligner.
+
+Query windows: :func:`predict_queries` aligns a video's steps (one :class:`AlignSettings`,
+relaxed where the steps would not fit) and its substeps by ``substep_mode``:
+
+* ``"video"``: all substeps of the video, in order, aligned as their own sequence;
+* ``"parent"``: each step's substeps aligned inside the parent's predicted segment (widened
+  around it when too short to hold them at ``min_len``);
+* ``"best"``: the mode :func:`select_substep_mode` picks on labelled data (never on test labels).
+
+A DFS over its budget falls back to the DP (same optimum); every fallback is counted and named.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from vtkit.align import REPORT_ALIGNERS, AlignSettings, Alignment, SearchBudgetExceeded, align
+from vtkit.annotations import Annotations, Video, load_annotations
+from vtkit.checkpoint import build_model, load_model
+from vtkit.config import Config
+from vtkit.errors import VtkitError
+from vtkit.features import FeatureStore, require_features
+from vtkit.metrics import score
+from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, goal_chunk_range
+
+SUBSTEP_MODES = ("video", "parent")
+DEFAULT_SUBSTEP_MODE = "parent"
+
+Windows = dict[int, list[tuple[float, float]]]
+
+
+# --------------------------------------------------------------------------- similarities
+
+
+def similarities(model, features: np.ndarray, video: Video, chunk_seconds: float = DEFAULT_CHUNK_SECONDS):
+    """``(S_steps, S_substeps, offset)`` over the searched chunk range of ``video``."""
+    first, last = goal_chunk_range((video.start_time, video.end_time), len(features), chunk_seconds)
+    window = np.asarray(features[first: last + 1], dtype=np.float32)
+    steps, subs = video.steps, video.substeps
+    S = model.similarity(window, [q.description for q in steps + subs])  # the video tower runs once
+    return S[: len(steps)], (S[len(steps):] if subs else None), first
+
+
+def positive_negative(sims: dict, videos: Sequence[Video], chunk_seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """Step-to-chunk similarities inside (positive) and outside (negative) each step's ground truth."""
+    pos, neg = [], []
+    for video in videos:
+        S, _, first = sims[video.video_uid]
+        inside = np.zeros(S.shape, dtype=bool)
+        for k, q in enumerate(video.steps):
+            a, b = q.chunk_span(chunk_seconds)
+            inside[k, max(a - first, 0): max(b - first + 1, 0)] = True
+        pos.append(S[inside])
+        neg.append(S[~inside])
+    return np.concatenate(pos), np.concatenate(neg)
+
+
+# --------------------------------------------------------------------------- one sequence of steps
+
+
+def align_steps(S, settings: AlignSettings, dfs_fallback: bool = False) -> Alignment:
+    """``align(S, settings)``; with ``dfs_fallback`` a DFS over its budget yields the DP answer
+    (then ``result.aligner == "dp"`` while ``settings.aligner == "dfs"``)."""
+    try:
+        return align(S, settings)
+    except SearchBudgetExceeded:
+        if not dfs_fallback:
+            raise
+        return align(S, settings.replace(aligner="dp"))
+
+
+def fell_back(result: Alignment, settings: AlignSettings) -> bool:
+    """True when ``result`` is the DP answer standing in for a DFS over its budget."""
+    return result.aligner != settings.aligner
+
+
+def step_spans(video: Video, sims_entry, settings: AlignSettings) -> list[list[tuple[int, int]]]:
+    """Each step's ranked chunk spans (video chunk indices) under ``settings`` (substeps are not aligned)."""
+    S_steps, _, offset = sims_entry
+    result = align_steps(S_steps, settings.relaxed(*S_steps.shape, own_bounds=True), dfs_fallback=True)
+    return [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)] for k in range(len(video.steps))]
+
+
+# --------------------------------------------------------------------------- queries in seconds
+
+
+def _windows(alignment: Alignment, k: int, top_k: int, offset: int, chunk_seconds: float) -> list[tuple[float, float]]:
+    spans = alignment.spans(k, top_k)
+    wins = [chunks_to_seconds(s + offset, e + offset, chunk_seconds) for s, e in spans]
+    while wins and len(wins) < top_k:   # very short videos: fewer distinct spans than top_k
+        wins.append(wins[-1])
+    return wins
+
+
+def _check_S(S, rows: int, what: str, uid: str, columns: int | None = None) -> np.ndarray:
+    S = np.asarray(S, dtype=np.float64)
+    if S.ndim != 2 or S.shape[0] != rows or (columns is not None and S.shape[1] != columns):
+        want = f"({rows}, {columns})" if columns is not None else f"{rows} rows"
+        raise VtkitError(f"{what} similarities must have shape {want}, got {S.shape}", field=uid)
+    return S
+
+
+def predict_queries(video, S_steps, S_substeps=None, settings: AlignSettings | None = None, *,
+                    substep_mode: str = DEFAULT_SUBSTEP_MODE, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
+                    chunk_offset: int = 0, dfs_fallback: bool = False) -> tuple[Windows, bool]:
+    """``({query_idx: [(start, end), ...]}, fell_back)`` for every query of ``video``.
+
+    ``S_steps`` [steps, N] and ``S_substeps`` [substeps, N] follow ``video.steps`` and
+    ``video.substeps``; column ``i`` is chunk ``i + chunk_offset`` of the video. ``substep_mode``
+    is ``"video"`` or ``"parent"`` (see the module docstring). Settings are relaxed where the
+    queries would not fit (e.g. more steps than chunks), so every query gets windows. With
+    ``dfs_fallback``, a DFS over its budget anywhere in the video makes the DP align the whole
+    video instead, and ``fell_back`` is True.
+    """
+    st = settings or AlignSettings()
+    try:
+        return _video_windows(video, S_steps, S_substeps, st, substep_mode, chunk_seconds, chunk_offset), False
+    except SearchBudgetExceeded:
+        if not dfs_fallback:
+            raise
+    return _video_windows(video, S_steps, S_substeps, st.replace(aligner="dp"), substep_mode, chunk_seconds,
+                          chunk_offset), True
+
+
+def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: str, chunk_seconds: float,
+                   chunk_offset: int) -> Windows:
+    if substep_mode not in SUBSTEP_MODES:
+        raise VtkitError(f"must be one of {', '.join(SUBSTEP_MODES)}, got {substep_mode!r}", field="substep_mode")
+    steps, subs, top_k = video.steps, video.substeps, st.top_k
+    S_steps = _check_S(S_steps, len(steps), "step", video.video_uid)
+    n = S_steps.shape[1]
+    out: Windows = {}
+    step_result = align(S_steps, st.relaxed(len(steps), n, own_bounds=True))
+    for k, q in enumerate(steps):
+        out[q.query_idx] = _windows(step_result, k, top_k, chunk_offset, chunk_seconds)
+    if not subs:
+        return out
+    if S_substeps is None:
+        raise VtkitError(f"{len(subs)} substeps but no substep similarities", field=video.video_uid)
+    S_sub = _check_S(S_substeps, len(subs), "substep", video.video_uid, n)
+    if substep_mode == "video":
+        sub_result = align(S_sub, st.relaxed(len(subs), n))
+        for k, q in enumerate(subs):
+            out[q.query_idx] = _windows(sub_result, k, top_k, chunk_offset, chunk_seconds)
+        return out
+    row_of = {q.query_idx: i for i, q in enumerate(subs)}
+    min_len = int(np.min(1 if st.min_len is None else st.min_len))
+    for k, step in enumerate(steps):
+        children = video.substeps_of(step)
+        if not children:
+            continue
+        s, e = (step_result.spans(k, 1) or [(0, n - 1)])[0]   # no feasible span at all: the whole range
+        need = len(children) * min_len
+        if e - s + 1 < need:  # widen around the parent until its substeps fit
+            grow = need - (e - s + 1)
+            s = max(0, s - grow // 2 - grow % 2)
+            e = min(n - 1, s + need - 1)
+            s = max(0, e - need + 1)
+        rows = [row_of[c.query_idx] for c in children]
+        result = align(S_sub[rows, s: e + 1], st.relaxed(len(children), e - s + 1))
+        for i, c in enumerate(children):
+            out[c.query_idx] = _windows(result, i, top_k, chunk_offset + s, chunk_seconds)
+    return out
+
+
+def select_substep_mode(videos, S_steps: dict, S_substeps: dict, settings: AlignSettings | None = None, *,
+                        chunk_seconds: float = DEFAULT_CHUNK_SECONDS, offsets: dict | None = None,
+                        metric: str = "R1@0.3") -> tuple[str, dict[str, dict]]:
+    """Score both substep modes on labelled ``videos`` (never the reported split) and pick the better.
+
+    ``S_steps``/``S_substeps`` map ``video_uid`` to similarity matrices and ``offsets`` to
+    the chunk index of their first column (default 0). Returns the mode with the higher
+    ``metric`` on substep queries (ties: the default ``"parent"``) and, per mode,
+    :func:`vtkit.metrics.score` on those substep queries.
+    """
+    queries = [q for v in videos for q in v.substeps]
+    if not queries:
+        return DEFAULT_SUBSTEP_MODE, {}
+    results = {}
+    for mode in SUBSTEP_MODES:
+        preds = {}
+        for v in videos:
+            if not v.substeps:
+                continue
+            windows, _ = predict_queries(v, S_steps[v.video_uid], S_substeps[v.video_uid], settings,
+                                         substep_mode=mode, chunk_seconds=chunk_seconds,
+                                         chunk_offset=(offsets or {}).get(v.video_uid, 0), dfs_fallback=True)
+            preds.update({(v.video_uid, v.annotation_uid, i): w for i, w in windows.items()})
+        results[mode] = score(preds, queries, breakdown=False)
+    alt = "video" if DEFAULT_SUBSTEP_MODE == "parent" else "parent"
+    chosen = alt if results[alt][metric] > results[DEFAULT_SUBSTEP_MODE][metric] else DEFAULT_SUBSTEP_MODE
+    return chosen, results
+
+
+# --------------------------------------------------------------------------- a whole split
+
+
+@dataclass
+class SplitPredictions:
+    """Predictions of every aligner for a split, plus what was skipped and where the DFS fell back."""
+
+    by_aligner: dict[str, dict[tuple[str, str, int], list[tuple[float, float]]]]
+    similarities: dict[str, tuple[np.ndarray, np.ndarray | None, int]]
+    skipped: dict[str, str]
+    dfs_fallback_videos: list[str] = field(default_factory=list)
+    substep_mode: str | None = None     # the mode used ("best" resolved)
+
+    @property
+    def dfs_fallbacks(self) -> int:
+        """Videos where the DFS went over its budget and the DP answer stands in."""
+        return len(self.dfs_fallback_videos)
+
+
+def predict_split(model, annotations: Annotations, store, cfg: Config, aligners: Iterable[str] = REPORT_ALIGNERS,
+                  skip_missing: bool = False, progress: bool = True) -> SplitPredictions:
+    """Similarities once per video, then every aligner; keys are ``(clip_uid, annotation_uid, query_idx)``."""
+    from tqdm.auto import tqdm
+
+    from vtkit.console import interactive_output
+
+    progress = progress and interactive_output()
+    aligners = list(aligners)
+    settings = AlignSettings.from_config(cfg)
+    out = {a: {} for a in aligners}
+    videos = [v for v in annotations.videos if v.queries]
+    skipped = {uid: "no features" for uid in require_features(videos, store, skip_missing)}
+    sims, fallbacks = {}, []
+    for video in tqdm(videos, desc="similarity", disable=not progress, leave=False):
+        if video.video_uid not in skipped:
+            sims[video.video_uid] = similarities(model, store[video.video_uid], video, cfg.chunk_seconds)
+    mode = cfg.substep_mode
+    if mode == "best":
+        mode = DEFAULT_SUBSTEP_MODE
+        if annotations.has_times and any(v.substeps for v in videos):
+            labelled = [v for v in videos if v.video_uid in sims]
+            mode, _ = select_substep_mode(labelled, {u: s[0] for u, s in sims.items()},
+                                          {u: s[1] for u, s in sims.items()}, settings.replace(aligner="dp"),
+                                          chunk_seconds=cfg.chunk_seconds, offsets={u: s[2] for u, s in sims.items()})
+    for aligner in aligners:
+        for video in videos:
+            if video.video_uid not in sims:
+                continue
+            S_steps, S_subs, offset = sims[video.video_uid]
+            windows, fell = predict_queries(video, S_steps, S_subs, settings.replace(aligner=aligner),
+                                            substep_mode=mode, chunk_seconds=cfg.chunk_seconds, chunk_offset=offset,
+                                            dfs_fallback=True)
+            if fell:
+                fallbacks.append(video.video_uid)
+            for q in video.queries:
+                out[aligner][q.key] = windows[q.query_idx]
+    return SplitPredictions(out, sims, skipped, fallbacks, mode)
+
+
+# --------------------------------------------------------------------------- notebooks 03 and 04
+
+
+@dataclass
+class Evaluation:
+    """What notebooks 03 and 04 evaluate: the val split, its features, the trained and untrained models."""
+
+    val: Annotations
+    store: object
+    model: object
+    untrained: object
+
+
+def load_evaluation(cfg: Config) -> Evaluation:
+    """Val annotations (``max_videos``), a caching feature store, the checkpoint's model and the same
+    architecture untrained (same seed) as reference."""
+    if not cfg.checkpoint_path().is_file():
+        raise VtkitError(f"no checkpoint at {cfg.checkpoint_path()}: run 02_training.ipynb first (same out_dir) "
+                         "or set the checkpoint parameter", field="checkpoint")
+    val = load_annotations(cfg.val_annotations).head(cfg.max_videos)
+    store = FeatureStore(cfg.video_root, cfg.feature_store, cfg.chunk_seconds, cache=True)
+    model = load_model(cfg.checkpoint_path(), cfg)
+    untrained = build_model(model.config, store.feature_dim, cfg)
+    return Evaluation(val, store, model, untrained)
+
+
+def explorer_callback(annotations: Annotations, sims: dict, cfg: Config):
+    """The ``compute`` callback of :func:`vtkit.widgets.explore` for a split's similarities."""
+    base = AlignSettings.from_config(cfg)
+
+    def compute(video_uid: str, aligner: str, background: str, background_value: float) -> dict:
+        video = annotations.video(video_uid)
+        settings = base.replace(aligner=aligner, background=background, background_value=background_value)
+        S_steps, _, offset = sims[video_uid]
+        result = align_steps(S_steps, settings.relaxed(*S_steps.shape, own_bounds=True), dfs_fallback=True)
+        ranked = [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)]
+                  for k in range(len(video.steps))]
+        return {"S": S_steps, "gt_spans": [q.chunk_span(cfg.chunk_seconds) for q in video.steps],
+                "segments": {aligner: [spans[0] for spans in ranked]}, "topk": ranked,
+                "fallback": {aligner: result.aligner != aligner},
+                "step_labels": [q.description for q in video.steps], "chunk_seconds": cfg.chunk_seconds,
+                "first_chunk": offset}
+
+    return compute
+
