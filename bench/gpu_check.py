@@ -37,7 +37,8 @@ def run(device: str, text_model: str, epochs: int, out: Path) -> dict:
     from vtkit.annotations import load_annotations
     from vtkit.config import Config
     from vtkit.features import FeatureStore
-    from vtkit.inference import load_model, predict_split
+    from vtkit.checkpoint import load_model
+    from vtkit.predict import predict_split
     from vtkit.metrics import score
     from vtkit.train import train
 
@@ -47,7 +48,7 @@ def run(device: str, text_model: str, epochs: int, out: Path) -> dict:
                  epochs=epochs, out_dir=str(out / device), text_cache_dir=str(out / "cache"), dfs_node_budget=50_000)
     start = time.perf_counter()
     result = train(cfg, progress=False)
-    model, _ = load_model(result.best_checkpoint, cfg)
+    model = load_model(result.best_checkpoint, cfg)
     on = next(model.parameters()).device.type
     val = load_annotations(cfg.val_annotations)
     preds = predict_split(model, val, FeatureStore(cfg.video_root, chunk_seconds=cfg.chunk_seconds), cfg, ("dp",), progress=False)

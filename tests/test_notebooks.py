@@ -92,6 +92,18 @@ def test_knobs_have_the_same_names_and_defaults_everywhere():
     assert sorted(p.name for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")) == NOTEBOOKS
 
 
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_parameters_cell_equals_the_config_defaults_apart_from_paths(name):
+    """A notebook opened by hand runs with exactly the kit's defaults (paths relative to notebooks/)."""
+    values = _parameters(NOTEBOOKS_DIR / name)
+    defaults = Config().to_dict()
+    paths = {*PATH_FIELDS, "out_dir", "text_cache_dir"}
+    differ = {k: (v, defaults[k]) for k, v in values.items() if k not in paths and v != defaults[k]}
+    assert not differ, f"{name}: parameters differ from Config(): {differ}"
+    for key in paths & set(values):
+        assert Path(NOTEBOOKS_DIR / values[key]).resolve() == (ROOT / defaults[key]).resolve(), key
+
+
 # ------------------------------------------------------------------------------------------ execution
 
 

@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
-__all__ = ["align_video", "Config", "VtkitError", "__version__"]
+__all__ = ["align_video", "AlignSettings", "Config", "VtkitError", "__version__"]
 
 
 def __getattr__(name):
@@ -11,6 +11,10 @@ def __getattr__(name):
         from vtkit.inference import align_video
 
         return align_video
+    if name == "AlignSettings":
+        from vtkit.align import AlignSettings
+
+        return AlignSettings
     if name == "Config":
         from vtkit.config import Config
 

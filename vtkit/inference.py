@@ -134,9 +134,15 @@ def _occurrences(S, result, k: int, count: int, settings: AlignSettings):
 
 
 def read_steps(path: str | Path, video_uid: str | None = None) -> tuple[list[str], list[int], str | None, tuple | None]:
-    """``(steps, segment counts, video_uid, goal window)`` from a text file (one step per line) or a
-    GoalStep JSON (``--video-uid`` picks the video; its goal segment, when annotated, is the
-    search window; substeps are not read)."""
+    """``(steps, segment counts, video_uid, goal window)`` from a text file or a GoalStep JSON.
+
+    A text file (UTF-8; a leading byte-order mark is dropped) holds one step description per line,
+    in order; surrounding blanks are trimmed, and blank lines and lines whose first non-blank
+    character is ``#`` (comments) are skipped. A GoalStep JSON: ``--video-uid`` picks the video;
+    its goal segment, when annotated, is the search window; substeps are not read.
+    """
+    from vtkit.io import read_text
+
     path = Path(path)
     if path.suffix.lower() == ".json":
         ann = load_annotations(path)
@@ -148,12 +154,7 @@ def read_steps(path: str | Path, video_uid: str | None = None) -> tuple[list[str
             video = ann.video(video_uid)
         goal = (video.start_time, video.end_time) if video.start_time is not None else None
         return [q.description for q in video.steps], [q.segment_count for q in video.steps], video.video_uid, goal
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except FileNotFoundError:
-        raise VtkitError("steps file not found", path=path) from None
-    except UnicodeDecodeError:
-        raise VtkitError("not UTF-8 text", path=path) from None
+    lines = [line.strip() for line in read_text(path, "steps").splitlines()]
     steps = [line for line in lines if line and not line.startswith("#")]
     if not steps:
         raise VtkitError("no steps (one description per line)", path=path)
@@ -188,23 +189,25 @@ def to_srt(segments: Sequence[StepSegment]) -> str:
 
 
 def cli_predict(argv: list[str]) -> int:
+    from vtkit.cli import ArgumentParser, output_file, positive_float
     from vtkit.io import write_json, write_text
 
-    p = argparse.ArgumentParser(prog="vtkit predict", description="Align one video's steps to its features.")
+    p = ArgumentParser(prog="vtkit predict", description="Align one video's steps to its features.")
     p.add_argument("--features", required=True, help="[N, D] features: per-chunk folder, packed .npy or .pt tensor")
     p.add_argument("--steps", required=True, help="STEPS.txt (one per line) or GoalStep ANNOTATIONS.json")
     p.add_argument("--video-uid", help="which video of ANNOTATIONS.json")
     p.add_argument("--checkpoint", help="trained weights (checkpoints/best.safetensors); default: untrained")
     p.add_argument("--aligner", choices=ALIGNERS, help="default: the parameters' aligner (dp)")
-    p.add_argument("--chunk-seconds", type=float, help="default: the parameters' chunk_seconds (2.0)")
+    p.add_argument("--chunk-seconds", type=positive_float, help="default: the parameters' chunk_seconds (2.0)")
     p.add_argument("--params", help="YAML of Config values (background, min_len, max_len, ...)")
-    p.add_argument("--out", help="write segments as JSON here (default: print them)")
-    p.add_argument("--vtt", help="write a WebVTT subtitle file")
-    p.add_argument("--srt", help="write a SubRip subtitle file")
+    p.add_argument("--out", type=output_file, help="write segments as JSON here (default: print them)")
+    p.add_argument("--vtt", type=output_file, help="write a WebVTT subtitle file")
+    p.add_argument("--srt", type=output_file, help="write a SubRip subtitle file")
     args = p.parse_args(argv)
     cfg = Config.from_yaml(args.params) if args.params else Config()
     args.aligner = args.aligner or cfg.aligner
-    args.chunk_seconds = args.chunk_seconds or cfg.chunk_seconds
+    if args.chunk_seconds is None:
+        args.chunk_seconds = cfg.chunk_seconds
     steps, counts, uid, goal = read_steps(args.steps, args.video_uid)
     import time
 
@@ -220,8 +223,11 @@ def cli_predict(argv: list[str]) -> int:
                                chunk_seconds=cfg.chunk_seconds, segment_counts=counts, model=model, goal=goal)
     for w in caught:
         print(f"vtkit predict: note: {w.message}", file=sys.stderr)
+    if segments and segments[0].aligner != args.aligner:
+        print(f"vtkit predict: note: the DFS went over its node budget ({cfg.dfs_node_budget:,}); the segments are "
+              "the DP's (the same optimum)", file=sys.stderr)
     seconds = time.perf_counter() - t0
-    doc = {"video_uid": uid, "aligner": args.aligner, "checkpoint": args.checkpoint,
+    doc = {"video_uid": uid, "aligner": segments[0].aligner if segments else args.aligner, "checkpoint": args.checkpoint,
            "chunk_seconds": args.chunk_seconds, "search_window": list(goal) if goal else None,
            "segments": [s.to_dict() for s in segments]}
     if args.out:
@@ -241,14 +247,16 @@ def cli_submit(argv: list[str]) -> int:
     from vtkit.features import FeatureStore
     from vtkit.submission import write_submission
 
-    p = argparse.ArgumentParser(prog="vtkit submit",
-                                description="Build a challenge submission (5 windows per query) for a GoalStep file.")
+    from vtkit.cli import ArgumentParser, output_file
+
+    p = ArgumentParser(prog="vtkit submit",
+                       description="Build a challenge submission (5 windows per query) for a GoalStep file.")
     p.add_argument("annotations", help="GoalStep JSON: the test-split format, or an annotated split")
     p.add_argument("--features", required=True, help="VIDEO_ROOT (per-chunk folders) or a packed store")
     p.add_argument("--checkpoint", help="trained weights; default: untrained towers")
     p.add_argument("--aligner", choices=ALIGNERS, help="default: the parameters' aligner (dp)")
     p.add_argument("--params", help="YAML of Config values")
-    p.add_argument("--out", required=True, help="submission JSON to write")
+    p.add_argument("--out", required=True, type=output_file, help="submission JSON to write")
     p.add_argument("--skip-missing", action="store_true", help="leave out videos without features (counted)")
     args = p.parse_args(argv)
     cfg = Config.from_yaml(args.params) if args.params else Config()
