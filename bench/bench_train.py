@@ -35,12 +35,12 @@ def one(mode: str, data: Path, epochs: int, device: str) -> dict:
         t0 = time.perf_counter()
         result = train(cfg, progress=False, text_cache=mode == "cached")
         wall = time.perf_counter() - t0
-    first, best = result.history[0], max(result.history, key=lambda r: (r[result.metric], -r["val_loss"]))
+    first, best = result.history[0], max(result.history, key=lambda r: (r[result.metric], -r["heldout_loss"]))
     return {"mode": mode, "pairs_per_second": result.pairs_per_second, "wall_s": wall, "epochs": result.epochs_run,
             "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
             "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
-            "untrained": {k: first[k] for k in ("val_t2v_R1", "val_align_R1@0.3")},
-            "best": {k: best[k] for k in ("epoch", "val_t2v_R1", "val_align_R1@0.3")},
+            "untrained": {k: first[k] for k in ("heldout_t2v_R1", "heldout_R1@0.3")},
+            "best": {k: best[k] for k in ("epoch", "heldout_t2v_R1", "heldout_R1@0.3")},
             "params": [result.trainable_params, result.total_params]}
 
 
@@ -78,7 +78,7 @@ def main() -> None:
     print(f"parameters: {cached['params'][0]:,} trainable / {cached['params'][1]:,} total")
     print(f"val quality, untrained -> best epoch {cached['best']['epoch']}: "
           + ", ".join(f"{k} {cached['untrained'][k]:.3f} -> {cached['best'][k]:.3f}"
-                      for k in ("val_t2v_R1", "val_align_R1@0.3")))
+                      for k in ("heldout_t2v_R1", "heldout_R1@0.3")))
 
 
 if __name__ == "__main__":

@@ -53,10 +53,10 @@ def run(device: str, text_model: str, epochs: int, out: Path) -> dict:
     val = load_annotations(cfg.val_annotations)
     preds = predict_split(model, val, FeatureStore(cfg.video_root, chunk_seconds=cfg.chunk_seconds), cfg, ("dp",), progress=False)
     metrics = score(preds.by_aligner["dp"], val.queries())
-    best = max(result.history, key=lambda r: r.get("val_align_R1@0.3") or 0)
+    best = max(result.history, key=lambda r: r.get("heldout_R1@0.3") or 0)
     row = {"device": device, "model on": on, "seconds": time.perf_counter() - start,
            "pairs/s": result.pairs_per_second, "final train loss": result.history[-1]["train_loss"],
-           "val t2v R1": best["val_t2v_R1"], "val DP R1@0.3": metrics["R1@0.3"]}
+           "val t2v R1": best["heldout_t2v_R1"], "val DP R1@0.3": metrics["R1@0.3"]}
     return row
 
 

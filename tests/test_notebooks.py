@@ -167,7 +167,7 @@ def test_training_summary_matches_history(run):
         rows = {int(r["epoch"]): r for r in csv.DictReader(fh)}
     assert training["epochs"] == 2 and sorted(rows) == [0, 1, 2]
     for label, epoch in (("untrained", 0), ("trained", training["best_epoch"])):
-        for column in ("val_t2v_R1", "val_align_R1@0.3"):
+        for column in ("heldout_t2v_R1", "heldout_R1@0.3"):
             assert training[label][column] == pytest.approx(float(rows[epoch][column]))
     assert training["best_metric"] == pytest.approx(training["trained"][training["metric"]])
     assert 0 < training["params"]["trainable"] < training["params"]["total"]

@@ -35,7 +35,7 @@ def _similarities(N=20):
     return S_steps, S_sub
 
 
-@pytest.mark.parametrize("mode", ["video", "parent"])
+@pytest.mark.parametrize("mode", ["video", "parent", "hierarchical"])
 def test_predict_queries_windows_in_seconds(mode):
     S_steps, S_sub = _similarities()
     out = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode=mode, chunk_seconds=2.0,
@@ -66,9 +66,9 @@ def test_select_substep_mode_scores_both_on_labelled_videos():
     S_sub = np.concatenate([np.full((3, 5), -1.0), S_sub], axis=1)
     v = _video()
     mode, results = select_substep_mode([v], {"v": S_steps}, {"v": S_sub}, CONSTANT0)
-    assert set(results) == {"video", "parent"}
+    assert set(results) == {"video", "parent", "hierarchical"}
     assert results["parent"]["R1@0.5"] == 1.0 and results["parent"]["queries"] == 3
-    assert mode == "parent"      # a tie keeps the documented default
+    assert mode == "hierarchical"      # a tie keeps the documented default
     # the same with matrices that start at chunk 5 of the video
     _, shifted = select_substep_mode([v], {"v": S_steps[:, 5:]}, {"v": S_sub[:, 5:]}, CONSTANT0, offsets={"v": 5})
     assert shifted == results
@@ -125,3 +125,31 @@ def test_settings_from_config():
     assert (st.aligner, st.node_budget, st.top_k, st.min_len, st.background, st.background_value) == \
         ("dfs", 77, 3, 2, "constant", 0.1)
     assert AlignSettings.from_config(Config()) == AlignSettings()
+
+
+def test_hierarchical_mode_prefers_the_parent_but_may_spill_out():
+    S_steps, S_sub = _similarities()
+    S_sub[0] = -0.2
+    S_sub[0, 2:4] = 0.5
+    S_sub[0, 12:14] = 0.6       # slightly stronger, but inside the other step: the parent decides
+    hier, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode="hierarchical", chunk_offset=5)
+    assert hier[1][0] == (14.0, 18.0) and hier[2][0] == (20.0, 26.0) and hier[4][0] == (32.0, 38.0)
+    # strong evidence just outside the parent wins over the parent's segment
+    S_steps, S_sub = _similarities()
+    S_sub[0] = -1.0
+    S_sub[0, 0:2] = 4.0         # chunks 5..6 = 10..14 s, right before the parent's 14..26 s
+    hier, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode="hierarchical", chunk_offset=5)
+    parent, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode="parent", chunk_offset=5)
+    assert hier[1][0] == (10.0, 14.0) and 14.0 <= parent[1][0][0]
+
+
+def test_parent_weight_fades_around_the_parent_and_is_one_for_a_skipped_parent():
+    from vtkit.align import Alignment
+    from vtkit.predict import PARENT_MARGIN, parent_weight
+
+    video = _video()
+    weight = parent_weight(video, Alignment([(2, 7), None], 0.0, "dp"), 20)
+    assert weight.shape == (3, 20)
+    assert (weight[0, 2:8] == 1.0).all() and weight[0, 8] < 1.0 and weight[0, 7 + PARENT_MARGIN + 1] == 0.0
+    assert (np.diff(weight[0, 7:]) <= 0).all()
+    assert (weight[2] == 1.0).all()      # the second step was skipped: its substep is free

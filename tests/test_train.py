@@ -41,11 +41,11 @@ def test_loss_decreases_and_trained_beats_untrained(run):
     assert [r["epoch"] for r in h] == [0, 1, 2, 3] and result.epochs_run == 3 and not result.stopped_early
     assert math.isnan(h[0]["train_loss"])               # epoch 0: the untrained model, evaluated only
     assert h[3]["train_loss"] < h[1]["train_loss"]
-    assert h[3]["val_loss"] < h[0]["val_loss"]
-    best = max(h, key=lambda r: r["val_align_R1@0.3"])
-    assert best["val_align_R1@0.3"] > h[0]["val_align_R1@0.3"]
-    assert max(r["val_t2v_R1"] for r in h[1:]) > h[0]["val_t2v_R1"]
-    assert result.best_metric == max(r["val_align_R1@0.3"] for r in h)
+    assert h[3]["heldout_loss"] < h[0]["heldout_loss"]
+    best = max(h, key=lambda r: r["heldout_R1@0.3"])
+    assert best["heldout_R1@0.3"] > h[0]["heldout_R1@0.3"]
+    assert max(r["heldout_t2v_R1"] for r in h[1:]) > h[0]["heldout_t2v_R1"]
+    assert result.best_metric == max(r["heldout_R1@0.3"] for r in h)
     assert result.pairs_per_second > 0
 
 
@@ -57,7 +57,7 @@ def test_history_csv(run):
     assert len(rows) == len(result.history)
     assert rows[0]["train_loss"] == ""                   # NaN is written as an empty cell
     for row, ref in zip(rows, result.history):
-        assert int(row["epoch"]) == ref["epoch"] and float(row["val_loss"]) == ref["val_loss"]
+        assert int(row["epoch"]) == ref["epoch"] and float(row["heldout_loss"]) == ref["heldout_loss"]
 
 
 def test_cosine_lr_in_history_matches_schedule(run):
@@ -96,12 +96,16 @@ def test_checkpoint_round_trip(run, tiny_samples):
     from vtkit.features import FeatureStore
 
     best, best_state = load_checkpoint(result.best_checkpoint.parent, text_cache_dir=cfg.text_cache_dir)
-    ann = load_annotations(cfg.val_annotations)
+    from vtkit.train import EVAL_COLUMNS, selection_split
+
+    _, ann, _ = selection_split(load_annotations(cfg.train_annotations), cfg)
     store = FeatureStore(cfg.video_root)
     feats = {v.video_uid: store[v.video_uid] for v in ann.videos}
-    ds = VideoTextAlignmentDataset(ann.videos, feats, negative_ratio=cfg.negative_ratio, seed=cfg.seed)
+    ds = VideoTextAlignmentDataset(ann.videos, feats, negative_ratio=cfg.negative_ratio, seed=cfg.seed,
+                                   level=cfg.train_levels)
     row = next(r for r in result.history if r["epoch"] == best_state["epoch"])
-    assert evaluate(best, cfg, ds, ann, feats) == {k: row[k] for k in ("val_loss", "val_t2v_R1", "val_align_R1@0.3")}
+    got = evaluate(best, cfg, ds, ann, feats)
+    assert {k: got[k] for k in EVAL_COLUMNS} == pytest.approx({k: row[k] for k in EVAL_COLUMNS}, nan_ok=True, abs=0)
 
 
 def test_interrupted_save_is_refused(run, tmp_path):
@@ -174,7 +178,7 @@ def test_early_stopping(tiny_samples, tmp_path, monkeypatch):
 
     scripted = iter([0.2, 0.5, 0.4, 0.5, 0.9, 0.9])      # epochs 0..5; best at epoch 1, then no gain
     monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {
-        "val_loss": 1.0, "val_t2v_R1": 0.0, "val_align_R1@0.3": next(scripted)})
+        "heldout_loss": 1.0, "heldout_t2v_R1": 0.0, "heldout_R1@0.3": next(scripted)})
     cfg = tiny_config(tiny_samples, tmp_path, epochs=5, early_stop_patience=2, max_steps_per_epoch=1)
     result = train(cfg, progress=False)
     assert result.stopped_early and result.epochs_run == 3 and result.best_metric == 0.5
@@ -188,7 +192,7 @@ def test_early_stopping(tiny_samples, tmp_path, monkeypatch):
 def test_clip_loss_trains(tiny_samples, tmp_path):
     cfg = tiny_config(tiny_samples, tmp_path, loss="clip", epochs=2, lr_schedule="constant")
     h = train(cfg, progress=False).history
-    assert h[2]["val_loss"] < h[0]["val_loss"] and h[2]["train_loss"] < h[1]["train_loss"]
+    assert h[2]["heldout_loss"] < h[0]["heldout_loss"] and h[2]["train_loss"] < h[1]["train_loss"]
 
 
 class _FakeTerminal(io.StringIO):
@@ -208,10 +212,10 @@ def test_interactive_output(monkeypatch, flag, tty, expected):
 
 
 def test_epoch_line_marks_unmeasured_values():
-    row = {"epoch": 0, "step": 0, "lr": 0.001, "train_loss": math.nan, "val_loss": 2.345678, "val_t2v_R1": 0.25,
-           "val_align_R1@0.3": 0.125, "seconds": 3.0}
-    assert epoch_line(row, improved=True) == ("epoch 0: lr 0.001  train_loss -  val_loss 2.346  val_t2v_R1 0.25  "
-                                              "val_align_R1@0.3 0.125  *best*")
+    row = {"epoch": 0, "step": 0, "lr": 0.001, "train_loss": math.nan, "heldout_loss": 2.345678, "heldout_t2v_R1": 0.25,
+           "heldout_R1@0.3": 0.125, "seconds": 3.0}
+    assert epoch_line(row, improved=True) == ("epoch 0: lr 0.001  train_loss -  heldout_loss 2.346  heldout_t2v_R1 0.25  "
+                                              "heldout_R1@0.3 0.125  *best*")
     assert epoch_line({**row, "epoch": 2, "train_loss": 1.5}).startswith("epoch 2: lr 0.001  train_loss 1.5  ")
     assert epoch_line({**row, "epoch": 2}, stopped=True).endswith("0.125  early stop")
 
@@ -245,15 +249,16 @@ def test_progress_bar_advances_and_batch_output_is_one_line_per_epoch(tiny_sampl
     import vtkit.train as train_module
 
     monkeypatch.setattr(train_module, "evaluate", lambda *a, **k: {
-        "val_loss": 1.0, "val_t2v_R1": 0.5, "val_align_R1@0.3": 0.25})
+        "heldout_loss": 1.0, "heldout_t2v_R1": 0.5, "heldout_R1@0.3": 0.25})
     cfg = tiny_config(tiny_samples, tmp_path, epochs=2, max_steps_per_epoch=3, early_stop_patience=0)
     history = train(cfg, progress=True, interactive=interactive).history
     out, err = capsys.readouterr()
     epoch_lines = [line for line in out.splitlines() if line.startswith("epoch ")]
-    assert epoch_lines[0] == (f"epoch 0: lr {history[0]['lr']:.4g}  train_loss -  val_loss 1  val_t2v_R1 0.5  "
-                              "val_align_R1@0.3 0.25  *best*")
+    assert epoch_lines[0] == (f"epoch 0: lr {history[0]['lr']:.4g}  train_loss -  heldout_loss 1  heldout_t2v_R1 0.5  "
+                              "heldout_R1@0.3 0.25  *best*")
     assert epoch_lines[1].startswith(f"epoch 1: lr {history[1]['lr']:.4g}  train_loss {history[1]['train_loss']:.4g}  ")
     assert [line.split(":")[0] for line in epoch_lines] == ["epoch 0", "epoch 1", "epoch 2"]
+    bars[:] = [bar for bar in bars if bar.kwargs["desc"].startswith("epoch")]   # not the (disabled) similarity bars
     assert [(bar.total, bar.kwargs["desc"]) for bar in bars] == [(3, "epoch 1/2"), (3, "epoch 2/2")]
     assert all(bar not in type(bar)._instances for bar in bars)           # closed
     if interactive:
@@ -273,14 +278,14 @@ def test_resume_keeps_the_early_stopping_metric(tiny_samples, tmp_path, monkeypa
 
     def fake_evaluate(*args, **kwargs):
         t2v, align = next(scripted)
-        return {"val_loss": 1.0, "val_t2v_R1": t2v, "val_align_R1@0.3": align}
+        return {"heldout_loss": 1.0, "heldout_t2v_R1": t2v, "heldout_R1@0.3": align}
 
     monkeypatch.setattr(train_module, "evaluate", fake_evaluate)
     cfg = tiny_config(tiny_samples, tmp_path, epochs=1, max_steps_per_epoch=1, early_stop_patience=0)
     first = train(cfg, progress=False)
-    assert first.metric == "val_t2v_R1" and first.best_metric == 0.5
+    assert first.metric == "heldout_t2v_R1" and first.best_metric == 0.5
     result = train(cfg.replace(epochs=3, resume=True), progress=False)
-    assert result.metric == "val_t2v_R1" and result.best_metric == 0.6
+    assert result.metric == "heldout_t2v_R1" and result.best_metric == 0.6
     assert json.loads((tmp_path / "checkpoints" / "best.json").read_text())["epoch"] == 3
 
 
@@ -305,7 +310,7 @@ class _ColumnModel:
                          for t in texts])
 
 
-def test_t2v_searches_the_goal_segment_and_substeps_are_not_scored():
+def test_t2v_searches_the_goal_segment_and_scores_steps_and_substeps():
     from pathlib import Path
 
     from vtkit.annotations import Annotations, Query, Video
@@ -335,9 +340,9 @@ def test_t2v_searches_the_goal_segment_and_substeps_are_not_scored():
     model = _ColumnModel()
     ann = Annotations(Path("val.json"), "val", None, [video], True)
     row = evaluate(model, Config.from_dict({"device": "cpu"}), NoSamples(), ann, {"v": feats})
-    assert row["val_t2v_R1"] == 0.5
-    assert sorted(model.texts) == ["s0", "s1"]       # one similarity pass, steps only
-    assert 0.0 <= row["val_align_R1@0.3"] <= 1.0 and math.isnan(row["val_loss"])
+    assert row["heldout_t2v_R1"] == pytest.approx(2 / 3)   # s0 and the substep (chunk 2) hit, s1 misses
+    assert sorted(model.texts) == ["s0", "s1", "sub"]       # one similarity pass, steps and substeps
+    assert 0.0 <= row["heldout_R1@0.3"] <= 1.0 and math.isnan(row["heldout_loss"])
 
 
 class _TableModel:

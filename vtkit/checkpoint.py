@@ -73,19 +73,45 @@ def save_checkpoint(folder: Path, name: str, model, optimizer, state: dict) -> P
     return folder / f"{name}.safetensors"
 
 
+def state_path(path: str | Path) -> Path:
+    """The state JSON of a checkpoint given as its folder (best), JSON or weights file."""
+    path = Path(path)
+    if path.is_dir():
+        return path / "best.json"
+    if path.name.endswith(".safetensors"):
+        return path.with_name(path.name[: -len(".safetensors")].removesuffix(".optim") + ".json")
+    return path
+
+
+def _read_state(path: Path) -> dict:
+    state = read_json(path, "checkpoint state")
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise VtkitError(f"not a vtkit checkpoint (expected format {CHECKPOINT_FORMAT})", path=path)
+    return state
+
+
+def write_choices(path: str | Path, choices: dict) -> None:
+    """Record what the selection split chose (substep mode, background) in the checkpoint's state."""
+    path = state_path(path)
+    write_json(path, {**_read_state(path), "choices": choices})
+
+
+def read_choices(path: str | Path) -> dict:
+    """``{"substep_mode": ..., "background_value": ..., "chosen_by": ...}`` recorded with a checkpoint ({} if none)."""
+    path = state_path(path)
+    choices = _read_state(path).get("choices") or {}
+    if not isinstance(choices, dict):
+        raise VtkitError("must be a mapping", path=path, field="choices")
+    return choices
+
+
 def read_checkpoint(path: str | Path) -> tuple[dict, dict, Path]:
     """``(state, weights, optimizer file)`` of a checkpoint given as its folder (best), JSON or weights file."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
-    path = Path(path)
-    if path.is_dir():
-        path = path / "best.json"
-    elif path.name.endswith(".safetensors"):
-        path = path.with_name(path.name[: -len(".safetensors")].removesuffix(".optim") + ".json")
-    state = read_json(path, "checkpoint state")
-    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise VtkitError(f"not a vtkit checkpoint (expected format {CHECKPOINT_FORMAT})", path=path)
+    path = state_path(path)
+    state = _read_state(path)
     try:
         names = {"weights": state["weights"], "optimizer.file": state["optimizer"]["file"]}
         step, history = state["global_step"], state["history"]

@@ -27,7 +27,8 @@ CHOICES = {
     "lr_schedule": ("cosine", "plateau", "constant"),
     "aligner": ALIGNERS,
     "background": BACKGROUNDS,
-    "substep_mode": ("best", "video", "parent"),
+    "substep_mode": ("best", "hierarchical", "parent", "video"),
+    "train_levels": ("both", "step", "substep"),
     "device": ("auto", "cpu", "cuda"),
 }
 PATH_FIELDS = ("video_root", "train_annotations", "val_annotations")
@@ -106,6 +107,11 @@ class Config:
     resume: bool = False
     text_cache_dir: Optional[str] = ".cache/text"
     checkpoint: Optional[str] = None  # weights to evaluate; None: <out_dir>/checkpoints/best.safetensors
+    train_levels: str = "both"        # which queries are training positives: steps, substeps or both
+    # selection: what chooses epochs, the checkpoint, the substep mode and the background (never val_annotations)
+    selection_fraction: float = 0.15  # held-out share of the train videos (seeded, by video)
+    selection_annotations: Optional[str] = None  # a separate selection file instead of the held-out share
+    select_background: bool = True    # choose background_value among BACKGROUND_CHOICES on the selection split
     # alignment
     aligner: str = "dp"
     background: str = "percentile"
@@ -161,8 +167,9 @@ class Config:
         return Config.from_dict({**self.to_dict(), **changes})
 
     def validate(self, source: str = "parameters") -> None:
+        hints = typing.get_type_hints(type(self))
         for f in fields(self):  # every number field, from its type hint: finite floats, 64-bit integers
-            kind, value = _base_type(typing.get_type_hints(type(self))[f.name]), getattr(self, f.name)
+            kind, value = _base_type(hints[f.name]), getattr(self, f.name)
             if kind is float and isinstance(value, (int, float)) and not isinstance(value, bool):
                 if not math.isfinite(value) or abs(value) > sys.float_info.max:
                     raise VtkitError(f"must be a finite number, got {describe(value)}", path=source, field=f.name)
@@ -184,6 +191,9 @@ class Config:
                 raise VtkitError(f"must be >= 0, got {getattr(self, name)!r}", path=source, field=name)
         if not 0 <= self.clip_alpha <= 1:
             raise VtkitError(f"must be in [0, 1], got {self.clip_alpha!r}", path=source, field="clip_alpha")
+        if not 0 <= self.selection_fraction < 1:
+            raise VtkitError(f"must be in [0, 1), got {self.selection_fraction!r}", path=source,
+                             field="selection_fraction")
         if not self.warmup_fraction < 1:
             raise VtkitError(f"must be < 1, got {self.warmup_fraction!r}", path=source, field="warmup_fraction")
         if self.background == "percentile" and not 0 <= self.background_value <= 100:

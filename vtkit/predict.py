@@ -7,10 +7,17 @@ segment when annotated, :func:`vtkit.timeline.goal_chunk_range`), then each alig
 Query windows: :func:`predict_queries` aligns a video's steps (one :class:`AlignSettings`,
 relaxed where the steps would not fit) and its substeps by ``substep_mode``:
 
-* ``"video"``: all substeps of the video, in order, aligned as their own sequence;
-* ``"parent"``: each step's substeps aligned inside the parent's predicted segment (widened
+* ``"hierarchical"`` (default): all substeps of the video in order, as one sequence, over the
+  searched range; a substep's similarity is lowered away from its parent's predicted segment (by
+  :data:`PARENT_PENALTY` standard deviations of S, nothing inside the segment, fading in over a margin
+  of half the parent's length, at least :data:`PARENT_MARGIN` chunks). Substeps stay ordered and
+  non-overlapping, prefer their parent's segment, may spill out of it where the evidence is strong,
+  and a skipped parent leaves its substeps free over the whole range;
+* ``"parent"``: each step's substeps aligned inside the parent's predicted segment only (widened
   around it when too short to hold them at ``min_len``);
-* ``"best"``: the mode :func:`select_substep_mode` picks on labelled data (never on test labels).
+* ``"video"``: all substeps of the video, in order, aligned as their own sequence, parents ignored;
+* ``"best"``: the mode :func:`select_substep_mode` picks on the selection split (held-out training
+  videos, never the reported split); without such a choice, the default.
 
 A DFS over its budget falls back to the DP (same optimum); every fallback is counted and named.
 """
@@ -21,17 +28,19 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from vtkit.align import REPORT_ALIGNERS, AlignSettings, Alignment, SearchBudgetExceeded, align
+from vtkit.align import REPORT_ALIGNERS, AlignSettings, Alignment, SearchBudgetExceeded, align, background_vector
 from vtkit.annotations import Annotations, Video, load_annotations
-from vtkit.checkpoint import build_model, load_model
+from vtkit.checkpoint import build_model, load_model, read_choices
 from vtkit.config import Config
 from vtkit.errors import VtkitError
 from vtkit.features import FeatureStore, require_features
 from vtkit.metrics import score
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, goal_chunk_range
 
-SUBSTEP_MODES = ("video", "parent")
-DEFAULT_SUBSTEP_MODE = "parent"
+SUBSTEP_MODES = ("hierarchical", "parent", "video")
+DEFAULT_SUBSTEP_MODE = "hierarchical"
+PARENT_MARGIN = 3        # chunks: the least room around a parent's segment in hierarchical mode
+PARENT_PENALTY = 1.0     # hierarchical mode: cost away from the parent's segment, in standard deviations of S
 
 Windows = dict[int, list[tuple[float, float]]]
 
@@ -145,6 +154,13 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
     if S_substeps is None:
         raise VtkitError(f"{len(subs)} substeps but no substep similarities", field=video.video_uid)
     S_sub = _check_S(S_substeps, len(subs), "substep", video.video_uid, n)
+    if substep_mode == "hierarchical":
+        penalty = (1.0 - parent_weight(video, step_result, n)) * PARENT_PENALTY * float(S_sub.std())
+        b = background_vector(S_sub, st.background, st.background_value)
+        sub_result = align(S_sub - penalty, st.replace(background=b).relaxed(len(subs), n))
+        for k, q in enumerate(subs):
+            out[q.query_idx] = _windows(sub_result, k, top_k, chunk_offset, chunk_seconds)
+        return out
     if substep_mode == "video":
         sub_result = align(S_sub, st.relaxed(len(subs), n))
         for k, q in enumerate(subs):
@@ -167,6 +183,24 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
         result = align(S_sub[rows, s: e + 1], st.relaxed(len(children), e - s + 1))
         for i, c in enumerate(children):
             out[c.query_idx] = _windows(result, i, top_k, chunk_offset + s, chunk_seconds)
+    return out
+
+
+def parent_weight(video, step_result: Alignment, n: int) -> np.ndarray:
+    """``[substeps, n]`` weights in [0, 1]: 1 inside each substep's parent segment (predicted, top-1),
+    fading linearly to 0 over the margin around it; 1 everywhere for a skipped or unknown parent."""
+    index = {q.query_idx: k for k, q in enumerate(video.steps)}
+    cols = np.arange(n)
+    out = np.ones((len(video.substeps), n))
+    for i, sub in enumerate(video.substeps):
+        k = index.get(sub.parent_query_idx)
+        span = step_result.segments[k] if k is not None else None
+        if span is None:
+            continue
+        s, e = span
+        margin = max(PARENT_MARGIN, (e - s + 1) // 2)
+        distance = np.maximum(s - cols, cols - e).clip(min=0)
+        out[i] = np.clip(1.0 - distance / (margin + 1), 0.0, 1.0)
     return out
 
 
@@ -194,8 +228,7 @@ def select_substep_mode(videos, S_steps: dict, S_substeps: dict, settings: Align
                                          chunk_offset=(offsets or {}).get(v.video_uid, 0), dfs_fallback=True)
             preds.update({(v.video_uid, v.annotation_uid, i): w for i, w in windows.items()})
         results[mode] = score(preds, queries, breakdown=False)
-    alt = "video" if DEFAULT_SUBSTEP_MODE == "parent" else "parent"
-    chosen = alt if results[alt][metric] > results[DEFAULT_SUBSTEP_MODE][metric] else DEFAULT_SUBSTEP_MODE
+    chosen = max(SUBSTEP_MODES, key=lambda m: (results[m][metric], m == DEFAULT_SUBSTEP_MODE))
     return chosen, results
 
 
@@ -218,6 +251,14 @@ class SplitPredictions:
         return len(self.dfs_fallback_videos)
 
 
+def resolve_substep_mode(mode: str) -> str:
+    """A concrete substep mode: ``"best"`` without a recorded choice (see :mod:`vtkit.train`) is the default.
+
+    Predicting a split never chooses anything on that split's labels.
+    """
+    return DEFAULT_SUBSTEP_MODE if mode == "best" else mode
+
+
 def predict_split(model, annotations: Annotations, store, cfg: Config, aligners: Iterable[str] = REPORT_ALIGNERS,
                   skip_missing: bool = False, progress: bool = True) -> SplitPredictions:
     """Similarities once per video, then every aligner; keys are ``(clip_uid, annotation_uid, query_idx)``."""
@@ -235,14 +276,7 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
     for video in tqdm(videos, desc="similarity", disable=not progress, leave=False):
         if video.video_uid not in skipped:
             sims[video.video_uid] = similarities(model, store[video.video_uid], video, cfg.chunk_seconds)
-    mode = cfg.substep_mode
-    if mode == "best":
-        mode = DEFAULT_SUBSTEP_MODE
-        if annotations.has_times and any(v.substeps for v in videos):
-            labelled = [v for v in videos if v.video_uid in sims]
-            mode, _ = select_substep_mode(labelled, {u: s[0] for u, s in sims.items()},
-                                          {u: s[1] for u, s in sims.items()}, settings.replace(aligner="dp"),
-                                          chunk_seconds=cfg.chunk_seconds, offsets={u: s[2] for u, s in sims.items()})
+    mode = resolve_substep_mode(cfg.substep_mode)
     for aligner in aligners:
         for video in videos:
             if video.video_uid not in sims:
@@ -263,17 +297,31 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
 
 @dataclass
 class Evaluation:
-    """What notebooks 03 and 04 evaluate: the val split, its features, the trained and untrained models."""
+    """What notebooks 03 and 04 evaluate: the val split, its features, the trained and untrained models, and
+    the parameters to predict with (``cfg`` with the choices the selection split made, ``choices``)."""
 
     val: Annotations
     store: object
     model: object
     untrained: object
+    cfg: Config
+    choices: dict
+
+
+def apply_choices(cfg: Config, choices: dict) -> Config:
+    """``cfg`` with what the selection split chose: the substep mode (when ``substep_mode="best"``) and the
+    background percentile (when ``select_background``)."""
+    changes = {}
+    if cfg.substep_mode == "best" and choices.get("substep_mode"):
+        changes["substep_mode"] = choices["substep_mode"]
+    if cfg.select_background and cfg.background == "percentile" and choices.get("background_value") is not None:
+        changes["background_value"] = float(choices["background_value"])
+    return cfg.replace(**changes)
 
 
 def load_evaluation(cfg: Config) -> Evaluation:
     """Val annotations (``max_videos``), a caching feature store, the checkpoint's model and the same
-    architecture untrained (same seed) as reference."""
+    architecture untrained (same seed) as reference, and the selection split's recorded choices."""
     if not cfg.checkpoint_path().is_file():
         raise VtkitError(f"no checkpoint at {cfg.checkpoint_path()}: run 02_training.ipynb first (same out_dir) "
                          "or set the checkpoint parameter", field="checkpoint")
@@ -281,7 +329,8 @@ def load_evaluation(cfg: Config) -> Evaluation:
     store = FeatureStore(cfg.video_root, cfg.feature_store, cfg.chunk_seconds, cache=True)
     model = load_model(cfg.checkpoint_path(), cfg)
     untrained = build_model(model.config, store.feature_dim, cfg)
-    return Evaluation(val, store, model, untrained)
+    choices = read_choices(cfg.checkpoint_path())
+    return Evaluation(val, store, model, untrained, apply_choices(cfg, choices), choices)
 
 
 def explorer_callback(annotations: Annotations, sims: dict, cfg: Config):

@@ -5,6 +5,12 @@ as ``NAME.failed.ipynb``), whatever the notebooks write (``figures/*.png``, ``me
 ...), ``run.json`` (resolved parameters, package versions, git commit, per-notebook status
 and wall time; rewritten after every notebook) and ``report.html``, one self-contained page.
 
+``run.json`` marks the folder as the kit's (``"tool": "vtkit"``) and lists every file the run
+wrote (``outputs``). A new run into a folder replaces an earlier run only when that record is
+provably the kit's, and then deletes only the files it lists (for records from before the list:
+only the kit's known outputs, :data:`KIT_OUTPUTS`); anything else in the folder is kept and
+named. A non-empty folder that is not a vtkit run is refused.
+
 Metric values in ``metrics.json`` are fractions in [0, 1]; tables show them as percentages.
 """
 from __future__ import annotations
@@ -13,12 +19,12 @@ import argparse
 import contextlib
 import csv
 import datetime as dt
+import fnmatch
 import itertools
 import json
 import os
 import platform
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,7 +35,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vtkit.config import PATH_FIELDS, Config, parse_overrides
-from vtkit.errors import VtkitError
+from vtkit.errors import VtkitError, describe
 from vtkit.io import atomic_open, atomic_path, read_json, read_yaml_mapping, write_json, write_text
 from vtkit.report import other_metrics, publish, read_metrics, write_report
 
@@ -39,6 +45,11 @@ NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 SWEEP_METRIC = "R1@0.3"
 VERSIONED_PACKAGES = ("vtkit", "torch", "transformers", "numpy", "papermill")
 RUN_FORMAT = 1
+RUN_TOOL = "vtkit"  # the marker of the kit's own run.json
+RUN_RECORD = "run.json"
+# What a run writes into its folder: the files deleted with a run.json from before the outputs list.
+KIT_OUTPUTS = (RUN_RECORD, "report.html", NOTEBOOK_PATTERN, "figures/*.png", "metrics.json", "predictions_*.json",
+               "history.csv", "training.json", "data_summary.json", "checkpoints/*")
 
 
 class NotebookError(VtkitError):
@@ -72,6 +83,9 @@ def resolve_config(params: dict[str, Any] | Config, out_dir: str | Path | None =
     changes["out_dir"] = _absolute(cfg.out_dir if out_dir is None else out_dir)
     if cfg.text_cache_dir is not None:
         changes["text_cache_dir"] = _absolute(cfg.text_cache_dir)
+    for name in ("selection_annotations", "checkpoint"):
+        if getattr(cfg, name):
+            changes[name] = _absolute(getattr(cfg, name))
     if Path(cfg.text_model).expanduser().exists():  # a local model folder, not a packaged name
         changes["text_model"] = _absolute(cfg.text_model)
     return cfg.replace(**changes)
@@ -184,17 +198,120 @@ def _comparable(params: dict[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(params))
 
 
-def _resume_record(run_json: Path, params: dict[str, Any]) -> Optional[dict[str, Any]]:
-    if not run_json.exists():
-        return None
+def _is_relative_file(path: Any) -> bool:
+    parts = path.split("/") if isinstance(path, str) else []
+    return bool(parts) and all(p not in ("", ".", "..") for p in parts) and "\\" not in path
+
+
+def _record_problem(record: Any) -> Optional[str]:
+    """Why ``record`` is not a run.json the kit wrote (checked field by field), or None."""
+    if not isinstance(record, dict):
+        return "not a JSON object"
+    marked = record.get("tool") == RUN_TOOL
+    if "tool" in record and not marked:
+        return f"tool: {describe(record['tool'])}, not {RUN_TOOL!r}"
+    if type(record.get("format")) is not int or record["format"] != RUN_FORMAT:
+        return f"format: {describe(record.get('format'))}, expected {RUN_FORMAT}"
+    for key in ("parameters", "versions"):
+        if not isinstance(record.get(key), dict):
+            return f"{key}: missing or not an object"
+    if not isinstance(record.get("started"), (str, type(None))):
+        return f"started: {describe(record['started'])}"
+    notebooks = record.get("notebooks")
+    if not isinstance(notebooks, list):
+        return "notebooks: missing or not a list"
+    for i, entry in enumerate(notebooks):
+        seconds = entry.get("seconds") if isinstance(entry, dict) else None
+        if not (isinstance(entry, dict) and isinstance(entry.get("name"), str) and isinstance(entry.get("status"), str)
+                and (seconds is None or (type(seconds) in (int, float) and 0 <= seconds < float("inf")))):
+            return f"notebooks[{i}]: expected {{name, status, seconds}}, got {describe(entry)}"
+    if marked:
+        outputs = record.get("outputs")
+        if not isinstance(outputs, list) or not all(_is_relative_file(p) for p in outputs):
+            return "outputs: not a list of file paths inside the run folder"
+    return None
+
+
+def read_run_record(run_json: Path) -> dict[str, Any]:
+    """An earlier run's ``run.json``, checked to be the kit's own record (it is read as untrusted)."""
+    if run_json.is_symlink():
+        raise VtkitError("is a symbolic link, not a vtkit run record", path=run_json)
     record = read_json(run_json, "run record")
-    old = record.get("parameters") if isinstance(record, dict) else None
-    if not isinstance(old, dict) or not isinstance(record.get("notebooks"), list):
-        raise VtkitError("not a run record (no parameters / notebooks); cannot resume", path=run_json)
+    problem = _record_problem(record)
+    if problem:
+        raise VtkitError(f"not a vtkit run record ({problem})", path=run_json)
+    return record
+
+
+def _run_files(run_dir: Path) -> set[str]:
+    """Relative paths of the regular files under ``run_dir`` (symbolic links and temp files aside)."""
+    found = set()
+    for folder, dirs, files in os.walk(run_dir):
+        for name in files:
+            path = Path(folder, name)
+            if not (name.startswith(".") and name.endswith(".tmp")) and path.is_file() and not path.is_symlink():
+                found.add(path.relative_to(run_dir).as_posix())
+    return found
+
+
+def _kit_files(record: dict[str, Any], files: set[str]) -> set[str]:
+    """Those of ``files`` that the run of ``record`` wrote: its list, or (older records) the kit's known outputs."""
+    if record.get("tool") == RUN_TOOL:
+        return files & set(record["outputs"])
+    return {f for f in files
+            if any(fnmatch.fnmatchcase(f, pattern) and f.count("/") == pattern.count("/") for pattern in KIT_OUTPUTS)}
+
+
+def _prepare_run_dir(run_dir: Path, protected: list[Path], replace: bool, echo: bool) -> set[str]:
+    """Check (and with ``replace`` clear) the run folder; returns the files in it vtkit did not write.
+
+    An empty or missing folder is ready. A non-empty one must hold the kit's own ``run.json``;
+    replacing deletes only the earlier run's files and names what is kept.
+    """
+    if run_dir.exists() and not run_dir.is_dir():
+        raise VtkitError("the run folder is a file; choose a folder for --out", path=run_dir)
+    if not run_dir.is_dir() or not any(run_dir.iterdir()):
+        return set()
+    run_json = run_dir / RUN_RECORD
+    if not (run_json.is_file() or run_json.is_symlink()):
+        raise VtkitError("the folder is not empty and holds no vtkit run (run.json); choose an empty or new --out",
+                         path=run_dir)
+    record = read_run_record(run_json)
+    files = _run_files(run_dir)
+    kit = _kit_files(record, files)
+    if replace:
+        if any(p == run_dir.resolve() or run_dir.resolve() in p.parents for p in protected):
+            raise VtkitError("the run folder holds the notebooks or the current folder; choose another --out",
+                             path=run_dir)
+        _echo(echo, f"replacing the earlier run in {run_dir}")
+        for name in sorted(kit):
+            (run_dir / name).unlink(missing_ok=True)
+        for name in sorted({str(Path(n).parent) for n in kit if "/" in n}, key=len, reverse=True):
+            with contextlib.suppress(OSError):  # a folder the run made, unless something else is in it
+                (run_dir / name).rmdir()
+        foreign = sorted(files - kit)
+        if foreign:
+            shown = ", ".join(foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+            _echo(echo, f"kept {len(foreign)} file(s) in {run_dir} that vtkit did not write: {shown}")
+    return files - kit
+
+
+def _save_record(run_json: Path, record: dict[str, Any], foreign: set[str], *also: str) -> None:
+    """Write ``run.json`` with the list of files the run has written so far (plus ``also``)."""
+    record["outputs"] = sorted((_run_files(run_json.parent) - foreign) | {RUN_RECORD, *also})
+    write_json(run_json, record)
+
+
+def _resume_record(run_json: Path, params: dict[str, Any]) -> Optional[dict[str, Any]]:
+    if not (run_json.is_file() or run_json.is_symlink()):
+        return None
+    record = read_run_record(run_json)
+    old = record["parameters"]
     new = _comparable(params)
     changed = sorted(k for k in set(old) | set(new) if old.get(k, "<unset>") != new.get(k, "<unset>"))
     if changed:
-        diff = ", ".join(f"{k}: {old.get(k, '<unset>')!r} -> {new.get(k, '<unset>')!r}" for k in changed[:5])
+        diff = ", ".join(f"{k}: {describe(old.get(k, '<unset>'))} -> {describe(new.get(k, '<unset>'))}"
+                         for k in changed[:5])
         more = f" and {len(changed) - 5} more" if len(changed) > 5 else ""
         raise VtkitError(f"cannot resume: parameters differ from the recorded run ({diff}{more}); "
                          "rerun without --resume or choose another --out", path=run_json)
@@ -224,19 +341,13 @@ def run_notebooks(params: dict[str, Any] | Config, out_dir: str | Path | None = 
     if any(run_dir == p.parent for p in paths):
         raise VtkitError("the run folder must not be the notebooks folder", path=run_dir)
     parameters = cfg.to_dict()
-    run_json = run_dir / "run.json"
+    run_json = run_dir / RUN_RECORD
     previous = _resume_record(run_json, parameters) if resume else None
-    done_before = {e.get("name"): e for e in (previous or {}).get("notebooks", [])
-                   if isinstance(e, dict) and e.get("status") == "done" and (run_dir / str(e.get("name"))).is_file()}
-
-    if not resume and notebooks is None and run_json.is_file():  # a full rerun: no stale results may mix in
-        protected = [nb_dir.resolve(), Path.cwd().resolve()]
-        if any(p == run_dir.resolve() or run_dir.resolve() in p.parents for p in protected):
-            raise VtkitError("the run folder holds the notebooks or the current folder; choose another --out",
-                             path=run_dir)
-        _echo(echo, f"replacing the earlier run in {run_dir}")
-        for old in run_dir.iterdir():
-            shutil.rmtree(old) if old.is_dir() and not old.is_symlink() else old.unlink()
+    done_before = {e["name"]: e for e in (previous or {}).get("notebooks", [])
+                   if e["status"] == "done" and _is_relative_file(e["name"]) and (run_dir / e["name"]).is_file()}
+    # a full rerun replaces the earlier run: no stale results may mix in
+    foreign = _prepare_run_dir(run_dir, [nb_dir.resolve(), Path.cwd().resolve()],
+                               replace=not resume and notebooks is None, echo=echo)
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -244,6 +355,7 @@ def run_notebooks(params: dict[str, Any] | Config, out_dir: str | Path | None = 
     for stale in run_dir.glob(".*.tmp"):  # left by a run that was killed mid-write
         stale.unlink()
     record = {
+        "tool": RUN_TOOL,
         "format": RUN_FORMAT,
         "status": "running",
         "started": (previous or {}).get("started") or _now(),
@@ -256,20 +368,26 @@ def run_notebooks(params: dict[str, Any] | Config, out_dir: str | Path | None = 
         "notebooks": [done_before.get(p.name) or {"name": p.name, "status": "pending", "seconds": None}
                       for p in paths],
         "report": None,
+        "outputs": [],
     }
-    write_json(run_json, record)
+    _save_record(run_json, record, foreign)
     # The runner's own outputs from an earlier run with other parameters must not linger.
     stale = [run_dir / "report.html"] + [run_dir / f"{p.stem}.failed.ipynb" for p in paths]
     stale += [run_dir / p.name for p in paths if p.name not in done_before]
     for path in stale:
-        path.unlink(missing_ok=True)
+        if path.name not in foreign:
+            path.unlink(missing_ok=True)
 
     result = RunResult(run_dir=run_dir, config=cfg, report=run_dir / "report.html")
+
+    def save(*also: str) -> None:
+        _save_record(run_json, record, foreign, *also)
+
     with _batch_environment():
-        _run_each(paths, record, run_json, run_dir, nb_dir, parameters, declared, done_before, result, echo)
+        _run_each(paths, record, save, run_dir, nb_dir, parameters, declared, done_before, result, echo)
     result.seconds = {e["name"]: e["seconds"] for e in record["notebooks"]}
     record.update(status="done", finished=_now(), report="report.html")
-    write_json(run_json, record)
+    save("report.html")
     write_report(run_dir)
     return result
 
@@ -288,7 +406,7 @@ def _batch_environment():
             os.environ["VTKIT_INTERACTIVE"] = before
 
 
-def _run_each(paths, record, run_json, run_dir, nb_dir, parameters, declared, done_before, result, echo) -> None:
+def _run_each(paths, record, save, run_dir, nb_dir, parameters, declared, done_before, result, echo) -> None:
     for i, (path, entry) in enumerate(zip(paths, record["notebooks"]), 1):
         label = f"[{i}/{len(paths)}] {path.name}"
         if path.name in done_before:
@@ -296,7 +414,7 @@ def _run_each(paths, record, run_json, run_dir, nb_dir, parameters, declared, do
             _echo(echo, f"{label}: done earlier, skipped")
             continue
         entry.update(status="running", started=_now(), seconds=None, error=None)
-        write_json(run_json, record)
+        save()
         _echo(echo, f"{label} ...", end="", flush=True)
         start = time.perf_counter()
         try:
@@ -304,16 +422,16 @@ def _run_each(paths, record, run_json, run_dir, nb_dir, parameters, declared, do
         except NotebookError as err:
             entry.update(status="failed", seconds=round(time.perf_counter() - start, 3), error=str(err))
             record.update(status="failed", finished=_now())
-            write_json(run_json, record)
+            save()
             _echo(echo, f" failed after {entry['seconds']:.1f} s")
             raise
         except BaseException:  # Ctrl-C: the record says so, then the interrupt goes on
             entry.update(status="interrupted", seconds=round(time.perf_counter() - start, 3))
             record.update(status="interrupted", finished=_now())
-            write_json(run_json, record)
+            save()
             raise
         entry.update(status="done", seconds=round(time.perf_counter() - start, 3), finished=_now())
-        write_json(run_json, record)
+        save()
         result.executed.append(path.name)
         _echo(echo, f" {entry['seconds']:.1f} s")
 
@@ -528,10 +646,9 @@ def cli_run(argv: list[str]) -> int:
                         "(between its results markers) and copy figures/overview.png to reports/figures/")
     args = parser.parse_args(argv)
     if args.resume and args.out and not args.params and not args.pairs:  # the recorded run's own parameters
-        recorded = read_json(Path(args.out) / "run.json", "run record").get("parameters")
-        if not isinstance(recorded, dict):
-            raise VtkitError("no parameters recorded; pass them again", path=Path(args.out) / "run.json")
-        params = Config.from_dict(recorded, source=str(Path(args.out) / "run.json")).to_dict()
+        run_json = Path(args.out) / RUN_RECORD
+        recorded = read_run_record(run_json)["parameters"]
+        params = Config.from_dict(recorded, source=str(run_json)).to_dict()
     else:
         params = load_params(args.params, args.pairs)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # recorded in run.json as interrupted

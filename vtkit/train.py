@@ -48,7 +48,8 @@ import torch
 import torch.distributed as dist
 
 from vtkit.annotations import load_annotations
-from vtkit.checkpoint import nan_to_none, resolve_device, restore_checkpoint, save_checkpoint
+from vtkit.checkpoint import (nan_to_none, read_checkpoint, resolve_device, restore_checkpoint, save_checkpoint,
+                              write_choices)
 from vtkit.config import Config, parse_overrides
 from vtkit.console import interactive_output
 from vtkit.dataset import VideoTextAlignmentDataset
@@ -60,7 +61,9 @@ from vtkit.metrics import score
 from vtkit.model import DualEncoder, count_parameters
 from vtkit.predict import predict_split
 
-HISTORY_COLUMNS = ("epoch", "step", "lr", "train_loss", "val_loss", "val_t2v_R1", "val_align_R1@0.3", "seconds")
+EVAL_COLUMNS = ("heldout_loss", "heldout_t2v_R1", "heldout_R1@0.3", "heldout_step_R1@0.3", "heldout_substep_R1@0.3")
+HISTORY_COLUMNS = ("epoch", "step", "lr", "train_loss", *EVAL_COLUMNS, "seconds")
+BACKGROUND_CHOICES = (30.0, 40.0, 50.0, 60.0, 70.0)   # percentiles the selection split may choose among
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 1   # halve the lr after 2 epochs without a lower val loss
 KILL_AT_STEP_ENV = "VTKIT_TRAIN_KILL_AT_STEP"
 
@@ -74,6 +77,9 @@ class TrainResult:
     best_metric: float
     metric: str                      # the early-stopping column
     best_epoch: int                  # the epoch of the best checkpoint (0: the untrained model)
+    chosen_by: str                   # the selection split that chose the epoch and ``choices``
+    choices: dict                    # substep_mode, background_value chosen on the selection split
+    selection_table: dict            # R1@0.3 of each "mode/background" tried there
     epochs_run: int                  # training epochs done (epoch 0 = evaluation only)
     stopped_early: bool
     trainable_params: int
@@ -168,44 +174,115 @@ def batch_loss(model, batch: dict, texts: list[str], loss_name: str, global_posi
 # ---------------------------------------------------------------------------------------- validation
 
 @torch.no_grad()
-def evaluate(model, cfg: Config, val_ds, val_ann, val_features: dict) -> dict:
-    """``val_loss``, ``val_t2v_R1`` and ``val_align_R1@0.3`` of the current model.
+def evaluate(model, cfg: Config, sel_ds, sel_ann, sel_features: dict) -> dict:
+    """The selection split's loss, text-to-video R@1 and alignment R1@0.3 (all queries, steps, substeps).
 
-    Both retrieval scores use the step similarities that :func:`vtkit.predict.predict_split` computes
-    once per video over the goal segment (substeps are left out: validation scores step queries only).
+    Text-to-video R@1: a query is a hit when the best-scoring chunk of its video's searched range lies
+    in the query's chunk span. Alignment: :func:`vtkit.predict.predict_split` with ``cfg.aligner`` and
+    the substep mode validation can use (``best`` is decided after training), the same path as the
+    evaluation notebook; both come from one similarity matrix per video.
     """
     model.eval()
-    val_ds.set_epoch(0)
+    sel_ds.set_epoch(0)
     total = count = 0.0
-    for start in range(0, len(val_ds), cfg.batch_size):
-        batch = val_ds.get_batch(np.arange(start, min(start + cfg.batch_size, len(val_ds))))
+    for start in range(0, len(sel_ds), cfg.batch_size):
+        batch = sel_ds.get_batch(np.arange(start, min(start + cfg.batch_size, len(sel_ds))))
         weight = int((batch["positive"] >= 0).sum())
-        total += float(batch_loss(model, batch, val_ds.texts, cfg.loss)) * weight
+        total += float(batch_loss(model, batch, sel_ds.texts, cfg.loss)) * weight
         count += weight
-    scored = {}   # video uid -> [(row of S_steps, query)] of the step queries with times inside the features
-    for video in val_ann.videos:
-        feats = val_features.get(video.video_uid)
-        queries = [(k, q) for k, q in enumerate(video.steps)
+    scored = {}   # video uid -> queries with times inside the features
+    for video in sel_ann.videos:
+        feats = sel_features.get(video.video_uid)
+        queries = [q for q in video.queries
                    if feats is not None and q.start is not None and q.chunk_span(cfg.chunk_seconds)[0] < len(feats)]
         if queries:
             scored[video.video_uid] = queries
-    hits, align = [], math.nan
+    row = {c: math.nan for c in EVAL_COLUMNS}
+    row["heldout_loss"] = total / count if count else math.nan
     if scored:
-        steps_only = dataclasses.replace(val_ann, videos=[dataclasses.replace(v, queries=v.steps)
-                                                          for v in val_ann.videos if v.video_uid in scored])
-        preds = predict_split(model, steps_only, val_features, cfg, aligners=[cfg.aligner], skip_missing=True,
+        videos = sel_ann.subset(list(scored))
+        preds = predict_split(model, videos, sel_features, cfg, aligners=[cfg.aligner], skip_missing=True,
                               progress=False)
-        for uid, queries in scored.items():
-            S_steps, _, offset = preds.similarities[uid]
-            best = S_steps.argmax(axis=1) + offset
-            for k, q in queries:
+        hits = []
+        for video in videos.videos:
+            S_steps, S_subs, offset = preds.similarities[video.video_uid]
+            rows = {q.query_idx: S_steps[k] for k, q in enumerate(video.steps)}
+            rows.update({q.query_idx: S_subs[k] for k, q in enumerate(video.substeps)} if S_subs is not None else {})
+            for q in scored[video.video_uid]:
                 first, last = q.chunk_span(cfg.chunk_seconds)
-                hits.append(first <= best[k] <= last)
-        steps = [q for queries in scored.values() for _, q in queries]
-        align = score(preds.by_aligner[cfg.aligner], steps, thresholds=(0.3,), ks=(1,), breakdown=False)["R1@0.3"]
+                hits.append(first <= int(rows[q.query_idx].argmax()) + offset <= last)
+        queries = [q for qs in scored.values() for q in qs]
+        result = score(preds.by_aligner[cfg.aligner], queries, thresholds=(0.3,), ks=(1,))
+        row["heldout_t2v_R1"] = float(np.mean(hits))
+        row["heldout_R1@0.3"] = result["R1@0.3"]
+        for level in ("step", "substep"):
+            if level in result["by_level"]:
+                row[f"heldout_{level}_R1@0.3"] = result["by_level"][level]["R1@0.3"]
     model.train()
-    return {"val_loss": total / count if count else math.nan, "val_t2v_R1": float(np.mean(hits)) if hits else math.nan,
-            "val_align_R1@0.3": align}
+    return row
+
+
+def selection_split(train_ann, cfg: Config):
+    """``(training videos, selection videos, what chose)``: the selection file when given, else a seeded,
+    video-level ``selection_fraction`` of the train videos (at least one, when there are two or more)."""
+    if cfg.selection_annotations:
+        chosen = load_annotations(cfg.selection_annotations).head(cfg.max_videos)
+        overlap = {v.video_uid for v in chosen.videos} & {v.video_uid for v in train_ann.videos}
+        if overlap:
+            raise VtkitError(f"{len(overlap)} selection videos are also training videos (e.g. {sorted(overlap)[0]})",
+                             path=cfg.selection_annotations, field="selection_annotations")
+        return train_ann, chosen, f"the selection file {Path(cfg.selection_annotations).name} ({len(chosen.videos)} videos)"
+    uids = [v.video_uid for v in train_ann.videos]
+    n = round(cfg.selection_fraction * len(uids)) if cfg.selection_fraction > 0 else 0
+    n = min(max(n, 1 if cfg.selection_fraction > 0 and len(uids) >= 2 else 0), len(uids) - 1)
+    if n <= 0:
+        raise VtkitError("no selection split: set selection_fraction > 0 with at least 2 train videos, or "
+                         "selection_annotations", field="selection_fraction")
+    order = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x5E1EC7])).permutation(len(uids))
+    held = {uids[i] for i in order[:n]}
+    return (train_ann.subset([u for u in uids if u not in held]), train_ann.subset(held),
+            f"{len(held)} held-out train videos ({cfg.selection_fraction:.0%} of {len(uids)}, seed {cfg.seed})")
+
+
+def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
+    """What the selection split chooses after training: the substep mode (``substep_mode="best"``) and the
+    background percentile (``select_background``), by R1@0.3 over its queries with the best weights."""
+    from vtkit.predict import SUBSTEP_MODES, resolve_substep_mode
+
+    videos = sel_ann.subset([v.video_uid for v in sel_ann.videos if v.video_uid in sel_features and v.queries])
+    choices = {"substep_mode": resolve_substep_mode(cfg.substep_mode), "background_value": cfg.background_value}
+    if not videos.videos:
+        return {**choices, "table": {}}
+    preds = predict_split(model, videos, sel_features, cfg, aligners=[], skip_missing=True, progress=False)
+    queries = videos.queries()
+    modes = SUBSTEP_MODES if cfg.substep_mode == "best" and any(v.substeps for v in videos.videos) else \
+        (choices["substep_mode"],)
+    values = BACKGROUND_CHOICES if cfg.select_background and cfg.background == "percentile" else \
+        (cfg.background_value,)
+    table = {}
+    for mode in modes:
+        for value in values:
+            trial = cfg.replace(substep_mode=mode, background_value=value, aligner="dp")
+            table[f"{mode}/{value:g}"] = score(_predict_cached(preds, videos, trial), queries, thresholds=(0.3,),
+                                               ks=(1,), breakdown=False)["R1@0.3"]
+    best = max(table, key=lambda k: (table[k], k.split("/")[0] == choices["substep_mode"],
+                                     float(k.split("/")[1]) == cfg.background_value))
+    mode, value = best.split("/")
+    return {"substep_mode": mode, "background_value": float(value), "table": table}
+
+
+def _predict_cached(preds, videos, cfg: Config) -> dict:
+    """Windows of every query of ``videos`` from similarities already computed (``preds.similarities``)."""
+    from vtkit.align import AlignSettings
+    from vtkit.predict import predict_queries
+
+    settings, out = AlignSettings.from_config(cfg), {}
+    for video in videos.videos:
+        S_steps, S_subs, offset = preds.similarities[video.video_uid]
+        windows, _ = predict_queries(video, S_steps, S_subs, settings, substep_mode=cfg.substep_mode,
+                                     chunk_seconds=cfg.chunk_seconds, chunk_offset=offset, dfs_fallback=True)
+        out.update({q.key: windows[q.query_idx] for q in video.queries})
+    return out
 
 
 def write_history(path: Path, history: list[dict]) -> None:
@@ -244,7 +321,8 @@ def _format_value(value) -> str:
 
 def epoch_line(row: dict, improved: bool = False, stopped: bool = False) -> str:
     """The one-line summary of a history row (``-`` for what was not measured, e.g. epoch 0's train loss)."""
-    return (f"epoch {row['epoch']}: " + "  ".join(f"{k} {_format_value(row[k])}" for k in HISTORY_COLUMNS[2:-1])
+    return (f"epoch {row['epoch']}: " + "  ".join(f"{k} {_format_value(row[k])}" for k in HISTORY_COLUMNS[2:-1]
+                                                  if k in row)
             + ("  *best*" if improved else "") + ("  early stop" if stopped else ""))
 
 
@@ -269,17 +347,19 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
 
     try:
         # ---- data
-        train_ann = load_annotations(cfg.train_annotations)
-        val_ann = load_annotations(cfg.val_annotations)
-        train_ann, val_ann = train_ann.head(cfg.max_videos), val_ann.head(cfg.max_videos)
+        train_ann, sel_ann, chosen_by = selection_split(load_annotations(cfg.train_annotations).head(cfg.max_videos),
+                                                        cfg)
+        # the reported split: only its texts are read here (to embed them once); its labels never are
+        val_texts = {q.description for v in load_annotations(cfg.val_annotations).head(cfg.max_videos).videos
+                     for q in v.queries}
         store = FeatureStore(cfg.video_root, store=cfg.feature_store, chunk_seconds=cfg.chunk_seconds)
         common = dict(chunk_seconds=cfg.chunk_seconds, negative_ratio=cfg.negative_ratio,
                       negative_source=cfg.negative_source, background_ratio=cfg.background_ratio,
                       context_window=cfg.context_window, seed=cfg.seed, skip_missing=cfg.skip_missing_features)
-        train_ds = VideoTextAlignmentDataset(train_ann.videos, store, **common)
-        val_ds = VideoTextAlignmentDataset(val_ann.videos, store, **common)
-        val_features = val_ds.video_features()   # the videos validation can score, read and checked once
-        say(f"train: {train_ds!r}\nval:   {val_ds!r}")
+        train_ds = VideoTextAlignmentDataset(train_ann.videos, store, level=cfg.train_levels, **common)
+        sel_ds = VideoTextAlignmentDataset(sel_ann.videos, store, level=cfg.train_levels, **common)
+        sel_features = sel_ds.video_features()   # the videos selection can score, read and checked once
+        say(f"train:     {train_ds!r}\nselection: {sel_ds!r} ({chosen_by})")
 
         # ---- model, text cache, optimizer
         torch.manual_seed(cfg.seed)
@@ -293,7 +373,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         say(f"parameters: {counts['trainable']:,} trainable / {counts['total']:,} total "
             f"({100 * counts['trainable'] / counts['total']:.2f}%) on {device}, {world} process(es)")
         if model.text_cacheable:
-            texts = sorted({*train_ds.texts, *val_ds.texts, *(q.description for v in val_ann.videos for q in v.queries)})
+            texts = sorted({*train_ds.texts, *sel_ds.texts, *(q.description for q in sel_ann.queries()), *val_texts})
             for turn in (True, False):   # rank 0 fills the disk cache first, the others then read it
                 if main == turn:
                     model.pooled_text(texts)
@@ -312,7 +392,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         history_csv = Path(cfg.out_dir) / "history.csv"
         history, best, start, step, bad, stopped, pairs, train_seconds = [], None, 0, 0, 0, False, 0, 0.0
         best_epoch = 0
-        metric = "val_align_R1@0.3"   # becomes val_t2v_R1 for good once alignment cannot be scored
+        metric = "heldout_R1@0.3"   # becomes heldout_t2v_R1 for good once alignment cannot be scored
         if cfg.resume and (folder / "last.json").is_file():
             state = restore_checkpoint(folder / "last.json", model, optimizer, scheduler, scaler)
             history, best, bad, stopped = state["history"], state["best"], state["bad_epochs"], state["stopped_early"]
@@ -375,20 +455,20 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             if main:
                 row = [{"epoch": epoch, "step": step, "lr": lr,
                         "train_loss": float(np.mean(losses)) if losses else math.nan,
-                        **evaluate(model, cfg, val_ds, val_ann, val_features),
+                        **evaluate(model, cfg, sel_ds, sel_ann, sel_features),
                         "seconds": round(time.perf_counter() - t0, 3)}]
             if world > 1:
                 dist.broadcast_object_list(row, src=0)
             row = row[0]
             history.append(row)
             if math.isnan(row[metric]):
-                metric = "val_t2v_R1"
-            key = (row[metric], -row["val_loss"])    # ties on the metric go to the lower val loss
+                metric = "heldout_t2v_R1"
+            key = (row[metric], -row["heldout_loss"])    # ties on the metric go to the lower selection loss
             improved = best is None or key > tuple(best)
             best, bad = (list(key), 0) if improved else (best, bad + 1)
             best_epoch = epoch if improved else best_epoch
             if cfg.lr_schedule == "plateau" and epoch > 0:
-                scheduler.step(row["val_loss"])
+                scheduler.step(row["heldout_loss"])
             stopped = 0 < cfg.early_stop_patience <= bad and epoch < cfg.epochs
             say(epoch_line(row, improved, stopped))
             if main:
@@ -404,12 +484,23 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                 write_history(history_csv, history)
             if stopped:
                 break
+        choices = {}
+        if main:   # the selection split chooses the rest with the best weights; recorded next to them
+            last_weights = {k: v.detach().clone() for k, v in model.trainable_state_dict().items()}
+            model.load_trainable_state_dict(read_checkpoint(folder / "best.json")[1])
+            choices = {**choose_alignment(model, cfg, sel_ann, sel_features), "chosen_by": chosen_by,
+                       "best_epoch": best_epoch}
+            model.load_trainable_state_dict(last_weights)
+            write_choices(folder / "best.json", choices)
         if world > 1:
             dist.barrier()
         done = [r["epoch"] for r in history if r["epoch"] > 0]
         return TrainResult(history=history, history_csv=history_csv, best_checkpoint=folder / "best.safetensors",
                            last_checkpoint=folder / "last.safetensors", best_metric=best[0] if best else math.nan,
-                           metric=metric, best_epoch=best_epoch, epochs_run=max(done, default=0), stopped_early=stopped,
+                           metric=metric, best_epoch=best_epoch, chosen_by=chosen_by,
+                           choices={k: v for k, v in choices.items() if k in ("substep_mode", "background_value")},
+                           selection_table=choices.get("table", {}),
+                           epochs_run=max(done, default=0), stopped_early=stopped,
                            trainable_params=counts["trainable"], total_params=counts["total"],
                            seconds=time.perf_counter() - t0,
                            pairs_per_second=pairs / train_seconds if train_seconds else math.nan,
@@ -432,11 +523,13 @@ def cli_train(argv: list[str]) -> int:
     cfg.check_paths()
     result = train(cfg, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
-        first, best_row = result.history[0], max(result.history, key=lambda r: (r[result.metric], -r["val_loss"]))
+        first, best_row = result.history[0], next(r for r in result.history if r["epoch"] == result.best_epoch)
         print(f"{result.epochs_run} epochs{' (stopped early)' if result.stopped_early else ''} in "
               f"{result.seconds:.1f} s, {result.pairs_per_second:.0f} pairs/s; {result.trainable_params:,} trainable "
               f"/ {result.total_params:,} parameters")
-        for col in ("val_t2v_R1", "val_align_R1@0.3"):
+        print(f"chosen on {result.chosen_by}: best epoch {result.best_epoch}, substep mode "
+              f"{result.choices['substep_mode']}, background percentile {result.choices['background_value']:g}")
+        for col in ("heldout_t2v_R1", "heldout_R1@0.3"):
             print(f"{col}: untrained {first[col]:.3f} -> best epoch {best_row['epoch']} {best_row[col]:.3f}")
         print(f"best checkpoint: {result.best_checkpoint}\nhistory: {result.history_csv}")
     return 0
