@@ -100,6 +100,47 @@ class Case:
     expect: tuple[str, ...]                 # strings the one-line error must contain ({tmp} allowed)
     ok: bool = False                        # a tolerated input: exit 0
     after: Callable[[Path], None] | None = None
+    unchanged: bool = False                 # a refused input leaves every file as it was: none new, none lost
+
+
+def _snapshot(tmp: Path) -> dict[str, bytes | None]:
+    """Every entry under ``tmp``: file contents (None for folders and other entries)."""
+    out = {}
+    for path in sorted(tmp.rglob("*")):
+        rel = str(path.relative_to(tmp))
+        out[rel] = path.read_bytes() if path.is_file() and not path.is_symlink() else None
+    return out
+
+
+def run_case(case: Case, tmp_path: Path, capsys, monkeypatch) -> str:
+    """Run one case through ``vtkit.cli.main``; returns its one error line (empty for a tolerated input)."""
+    monkeypatch.chdir(tmp_path)
+    argv = case.run(tmp_path)
+    before = _snapshot(tmp_path) if case.unchanged else None
+    code = main(argv)
+    err = capsys.readouterr().err.strip()
+    line = ""
+    if case.ok:
+        assert code == 0, err
+    else:
+        assert code == 2, f"exit {code}: {err}"
+        lines = [line for line in err.splitlines()  # progress bars and notes (untrained model) aside
+                 if line.strip() and "%|" not in line and not line.startswith(f"vtkit {argv[0]}: note:")]
+        assert len(lines) == 1, err
+        assert "Traceback" not in err
+        line = lines[0]
+        for text in case.expect:
+            text = text.replace("{tmp}", str(tmp_path))
+            assert text in line, f"{text!r} not in {line!r}"
+        assert len(line) < 2000 and line.isprintable(), line
+    if before is not None:
+        after = _snapshot(tmp_path)
+        assert sorted(set(after) - set(before)) == [], "output left behind"
+        assert sorted(set(before) - set(after)) == [], "files deleted"
+        assert [k for k in before if before[k] != after[k]] == [], "files changed"
+    if case.after:
+        case.after(tmp_path)
+    return line
 
 
 def _inspect(mutate=None, raw: str | bytes | None = None):
@@ -301,21 +342,7 @@ CASES = [
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_bad_input(case, tmp_path, capsys, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    argv = case.run(tmp_path)
-    code = main(argv)
-    err = capsys.readouterr().err.strip()
-    if case.ok:
-        assert code == 0, err
-    else:
-        assert code == 2, f"exit {code}: {err}"
-        lines = [line for line in err.splitlines() if line.strip() and "%|" not in line]  # progress bars
-        assert len(lines) == 1, err
-        assert "Traceback" not in err
-        for text in case.expect:
-            assert text in lines[0], f"{text!r} not in {lines[0]!r}"
-    if case.after:
-        case.after(tmp_path)
+    run_case(case, tmp_path, capsys, monkeypatch)
 
 
 def test_there_are_at_least_25_bad_inputs():

@@ -29,9 +29,10 @@ MODEL_AND_TRAINING = {"embed_dim", "adapter", "adapter_dim", "adapter_scale", "c
                       "context_window", "temperature", "learn_temperature", "negative_ratio", "negative_source",
                       "background_ratio", "loss", "batch_size", "epochs", "lr", "weight_decay", "lr_schedule",
                       "warmup_fraction", "grad_clip", "early_stop_patience", "max_steps_per_epoch", "resume",
-                      "text_cache_dir"}
+                      "text_cache_dir", "train_levels", "selection_fraction", "selection_annotations"}
 ALIGNMENT = {"aligner", "background", "background_value", "min_len", "max_len", "skip_penalty", "dfs_node_budget",
-             "substep_mode", "top_k"}
+             "dfs_time_budget", "dfs_max_total", "dfs_max_gap", "dfs_max_skips", "substep_mode", "top_k",
+             "select_background"}
 EVAL_ALIGNERS = ("dp", "dfs", "unordered", "dropdtw")
 FIGURES = {
     "01": ["01_timelines", "01_durations", "01_coverage", "01_descriptions"],

@@ -147,7 +147,7 @@ def test_failing_notebook_stops_then_resume_reruns_the_rest(tmp_path, monkeypatc
     _make_inputs(tmp_path)
     monkeypatch.chdir(tmp_path)
     run_dir = tmp_path / "r"
-    run_dir.mkdir()
+    _kit_folder(run_dir)
     (run_dir / "FAIL").touch()
     argv = ["run", "--notebooks", str(FIXTURES), "--out", "r"]
     code, out, err = _vtkit(capsys, *argv)
@@ -233,6 +233,13 @@ def test_write_report_without_metrics(tmp_path):
     assert '<td>01_a.ipynb</td><td>done</td><td class="num">1.5</td>' in page
 
 
+def _kit_folder(run_dir):
+    """A folder holding an (empty) earlier vtkit run, so a run may put its inputs there."""
+    run_dir.mkdir()
+    (run_dir / "run.json").write_text(json.dumps({"tool": "vtkit", "format": 1, "parameters": {}, "versions": {},
+                                                  "notebooks": [], "outputs": ["run.json"]}))
+
+
 def test_killed_run_keeps_finished_notebooks_and_resume_skips_them(tmp_path):
     """SIGKILL `vtkit run` (and its kernel) while the second notebook runs, then --resume."""
     import os
@@ -242,7 +249,7 @@ def test_killed_run_keeps_finished_notebooks_and_resume_skips_them(tmp_path):
 
     _make_inputs(tmp_path)
     run_dir = tmp_path / "r"
-    run_dir.mkdir()
+    _kit_folder(run_dir)
     (run_dir / "SLOW").touch()
     argv = [sys.executable, "-m", "vtkit", "run", "--notebooks", str(FIXTURES), "--out", "r"]
     proc = subprocess.Popen(argv, cwd=tmp_path, start_new_session=True, stdout=subprocess.DEVNULL,
@@ -286,6 +293,6 @@ def test_rerun_without_resume_replaces_the_earlier_run(tmp_path, monkeypatch, ca
     assert _vtkit(capsys, *argv)[0] == 0
     (tmp_path / "r" / "leftover_from_run_1.json").write_text("{}")
     code, out, _ = _vtkit(capsys, *argv)
-    assert code == 0 and "replacing the earlier run" in out
-    assert not (tmp_path / "r" / "leftover_from_run_1.json").exists()
+    assert code == 0 and "replacing the earlier run" in out and "kept 1 file(s)" in out
+    assert (tmp_path / "r" / "leftover_from_run_1.json").exists()   # not written by vtkit: never deleted
     assert _executions(tmp_path / "r") == ["01_a", "02_b"]

@@ -13,8 +13,9 @@ Segments are inclusive chunk spans ``(first, last)``, in step order, non-overlap
 Aligners
   ``dp``        exact dynamic programme, O(K*N) with hard length bounds (sliding-window
                 maximum), O(K*N*max_len) with a per-length duration score.
-  ``dfs``       the original depth-first search with branch-and-bound; exact, but its cost
-                grows quickly, so it stops at a node budget.
+  ``dfs``       the original depth-first search with branch-and-bound, bounded by the exact
+                backward DP (so it expands about K nodes); exact; also takes limits the DP
+                cannot (total length, largest gap, number of skips); stops at a node or time budget.
   ``dropdtw``   Drop-DTW-style: every chunk is matched to a step or dropped at a cost; with
                 contiguous, non-empty, ordered steps this is ``dp`` with ``b = -drop_cost``.
   ``unordered`` baseline: each step takes its best window alone (order and overlap ignored).
@@ -27,7 +28,10 @@ windows in seconds and substep modes live in :mod:`vtkit.predict`.
 from __future__ import annotations
 
 import dataclasses
+import heapq
+import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence
 
@@ -41,8 +45,8 @@ REPORT_ALIGNERS = ("dp", "dfs", "unordered", "dropdtw")   # the aligners a repor
 BACKGROUNDS = ("percentile", "constant")
 DEFAULT_TOP_K = 5
 DEFAULT_NODE_BUDGET = 500_000
+DEFAULT_TIME_BUDGET = 1.0
 NEG = -np.inf
-DFS_MAX_CANDIDATES = 20_000_000   # DFS holds every (step, segment) candidate in memory: ~60 bytes each
 
 Span = tuple[int, int]
 
@@ -65,6 +69,7 @@ class Alignment:
     aligner: str
     alternatives: list[list[tuple[Span, float]]] | None = field(default=None, repr=False)
     nodes: int | None = None   # DFS only: search nodes visited
+    seconds: float | None = None   # DFS only: search time
 
     def spans(self, k: int, top_k: int | None = None) -> list[Span]:
         """Ranked spans for step ``k`` (top-1 first), from the alternatives if present."""
@@ -237,7 +242,7 @@ def _window_max(X: np.ndarray, lo: int, hi: int, d: np.ndarray | None = None, wa
             arg = hi - best
         return out, arg
     if hi >= n - 1:  # unbounded: prefix maximum of X[0 .. j-lo]
-        pm = np.maximum.accumulate(X[: n - lo])
+        pm = np.fmax.accumulate(X[: n - lo])
         out[lo:] = pm
         if want_arg:
             idx = np.maximum.accumulate(np.where(X[: n - lo] == pm, np.arange(n - lo), 0))
@@ -248,8 +253,8 @@ def _window_max(X: np.ndarray, lo: int, hi: int, d: np.ndarray | None = None, wa
     padded = np.full(m, NEG)
     padded[hi: hi + n] = X                          # padded[j + hi - L] = X[j - L]
     blocks = padded.reshape(-1, w)
-    pre = np.maximum.accumulate(blocks, axis=1).ravel()
-    suf = np.maximum.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
+    pre = np.fmax.accumulate(blocks, axis=1).ravel()      # no NaN here: fmax is the faster maximum
+    suf = np.fmax.accumulate(blocks[:, ::-1], axis=1)[:, ::-1].ravel()
     left, right = suf[:n], pre[w - 1: w - 1 + n]    # window padded[j .. j + w - 1]
     np.maximum(left, right, out=out)
     if want_arg:
@@ -272,47 +277,50 @@ def _forward(P, lo, hi, skip_penalty, d, scratch: bool = False):
     F = _scratch("F", (k_steps + 1, n1)) if scratch else np.empty((k_steps + 1, n1))
     F[0] = 0.0
     A = np.empty(n1)
-    E = np.empty(n1)                      # E[j]: best with step k ending exactly at chunk j - 1
+    running_max = np.fmax.accumulate      # inputs hold no NaN: fmax skips maximum's NaN checks, ~25 % faster
     for k in range(k_steps):
         np.subtract(F[k], P[k], out=A)
         lo_k, hi_k = int(lo[k]), int(hi[k])
+        E = F[k + 1]                      # first E[j]: best with step k ending exactly at chunk j - 1
         if d is None and hi_k >= n1 - 1:  # unbounded: prefix maximum, the common case, kept lean
             E[:lo_k] = NEG
-            np.maximum.accumulate(A[: n1 - lo_k], out=E[lo_k:])
+            running_max(A[: n1 - lo_k], out=E[lo_k:])
         else:
             E[:], _ = _window_max(A, lo_k, hi_k, d)
         E += P[k]
-        np.maximum.accumulate(E, out=F[k + 1])
+        running_max(E, out=E)
         if skip_penalty is not None:
-            np.maximum(F[k + 1], F[k] - skip_penalty, out=F[k + 1])
+            np.maximum(E, F[k] - skip_penalty, out=E)
     return F
 
 
-def _best_start(F, P, k: int, j: int, lo: int, hi: int, d) -> tuple[int, float]:
-    """Best segment length for step ``k`` ending at chunk ``j - 1`` and the value E[k, j] it gives."""
+def _best_start(F_k, P_k, j: int, lo: int, hi: int, d) -> tuple[int, float]:
+    """Best segment length for a step ending at chunk ``j - 1`` (rows F[k], P[k]) and the E[k, j] it gives."""
     L_hi = min(hi, j)
     if L_hi < lo:
         return 0, NEG
     if d is None:   # contiguous slice over starts j-L_hi .. j-lo
-        vals = F[k, j - L_hi: j - lo + 1] - P[k, j - L_hi: j - lo + 1]
-        i = int(np.argmax(vals))
-        return L_hi - i, float(vals[i] + P[k, j])
+        vals = F_k[j - L_hi: j - lo + 1] - P_k[j - L_hi: j - lo + 1]
+        i = int(vals.argmax())
+        return L_hi - i, vals[i] + P_k[j]
     lengths = np.arange(L_hi, lo - 1, -1)
-    vals = (F[k, j - lengths] - P[k, j - lengths]) + d[lengths]
-    i = int(np.argmax(vals))
-    return int(lengths[i]), float(vals[i] + P[k, j])
+    vals = (F_k[j - lengths] - P_k[j - lengths]) + d[lengths]
+    i = int(vals.argmax())
+    return int(lengths[i]), vals[i] + P_k[j]
 
 
 def _backtrack(F, P, lo, hi, d) -> list[Span | None]:
     """Recover segments from the F rows alone (each step: one binary search and one window argmax)."""
     k_steps, n1 = P.shape
     segments: list[Span | None] = [None] * k_steps
+    lo, hi = lo.tolist(), hi.tolist()     # Python ints: numpy scalars make each step several times slower
     j = n1 - 1
     for k in range(k_steps - 1, -1, -1):
-        val = F[k + 1, j]
+        row = F[k + 1]
+        val = row[j]
         # F[k+1] is non-decreasing: the first index reaching val is where a segment ended (or a skip)
-        j_end = int(np.searchsorted(F[k + 1, : j + 1], val, side="left"))
-        L, e_val = _best_start(F, P, k, j_end, int(lo[k]), int(hi[k]), d)
+        j_end = int(row[: j + 1].searchsorted(val))
+        L, e_val = _best_start(F[k], P[k], j_end, lo[k], hi[k], d)
         if e_val != val:        # only the skip reaches this value
             continue
         segments[k] = (j_end - L, j_end - 1)
@@ -376,98 +384,290 @@ def check_segments(segments: Sequence[Span | None], n: int, min_len=1, max_len=N
 # --------------------------------------------------------------------------- DFS (original method)
 
 
-def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int = DEFAULT_NODE_BUDGET) -> Alignment:
-    """Depth-first search over each step's segment in order, with branch-and-bound; exact.
+def align_dfs(S, b, min_len=1, max_len=None, skip_penalty=None, node_budget: int = DEFAULT_NODE_BUDGET, *,
+              time_budget: float = DEFAULT_TIME_BUDGET, max_total=None, max_gap=None, max_skips=None) -> Alignment:
+    """Depth-first branch-and-bound over each step's segment in order; exact.
 
-    Children of a node are tried best-bound first, where a segment's bound is its gain plus
-    an optimistic estimate of the remaining steps (each one's best segment starting after
-    it, independently). A node is also cut when an earlier node reached the same step with
-    no later free chunk and at least the same gain (dominance). Every child visited counts
-    as one node; past ``node_budget`` the search stops with a VtkitError (use
-    ``aligner='dp'``, which gives the same optimum).
+    A partial alignment's bound is its gain plus the best completion of the remaining steps,
+    read from a backward DP over (step, first free chunk) with the same lengths, skips and
+    ``max_gap`` (free chunks allowed between consecutive placed steps). That bound is exact, so
+    the search walks down the optimal path (K nodes) and stops. Limits outside the DP's state
+    are searched: ``max_total`` (sum of segment lengths, chunks) and ``max_skips`` (skipped
+    steps, with ``skip_penalty``); for them the bound is the backward DP without them,
+    tightened by Lagrange multipliers (:func:`_dfs_multipliers`), and the result is still the
+    exact optimum. Children are tried best bound first (ties: earlier end, then earlier start;
+    placing before skipping); every child visited counts as one node. Past ``node_budget``
+    nodes or ``time_budget`` seconds it raises SearchBudgetExceeded (``aligner='dp'`` solves
+    the problem without the extra limits).
     """
+    started = time.perf_counter()
     S, b, lo, hi, skip_penalty, P = _prepare(S, b, min_len, max_len, skip_penalty)
     k_steps, n = S.shape
-    # best gain of step k on any segment starting at or after pos, for pos = 0..n
-    best_from = np.full((k_steps + 1, n + 1), NEG)
-    cands = []
-    total = sum(int(np.clip(n - np.arange(lo[k], hi[k] + 1) + 1, 0, None).sum()) for k in range(k_steps))
-    if total > DFS_MAX_CANDIDATES:
-        raise SearchBudgetExceeded(f"DFS would enumerate {total:,} candidate segments, over its budget of "
-                                   f"{DFS_MAX_CANDIDATES:,} (K={k_steps}, N={n}); use aligner='dp'", field="aligner")
-    for k in range(k_steps):
-        lengths = np.arange(lo[k], hi[k] + 1)
-        starts = [np.arange(0, n - L + 1) for L in lengths]
-        s = np.concatenate(starts) if starts else np.zeros(0, np.int64)
-        j = s + np.repeat(lengths, [len(x) for x in starts]) if starts else s
-        g = P[k, j] - P[k, s]
-        per_start = np.full(n + 1, NEG)
-        np.maximum.at(per_start, s, g)
-        best_from[k] = np.maximum.accumulate(per_start[::-1])[::-1]
-        cands.append((s, j, g))
-    option = best_from if skip_penalty is None else np.maximum(best_from, -skip_penalty)
-    ub = np.zeros((k_steps + 1, n + 1))
-    ub[:k_steps] = np.cumsum(option[:k_steps][::-1], axis=0)[::-1]
-    if skip_penalty is None:  # the remaining steps must fit one after another
-        need = np.concatenate([np.cumsum(lo[::-1])[::-1], [0]])
-        ub[np.arange(n + 1)[None, :] + need[:, None] > n] = NEG
-    order = []
-    for k, (s, j, g) in enumerate(cands):
-        bound = g + ub[k + 1, j]
-        idx = np.argsort(-bound, kind="stable")
-        order.append((s[idx], j[idx], g[idx], bound[idx]))
-
-    best = [NEG, None]
-    nodes = [0]
-    segs: list[Span | None] = []
-    reached = np.full((k_steps, n + 1), NEG)   # best gain so far on arriving at step k with chunks pos.. free
-
-    def count_node() -> None:
-        nodes[0] += 1
-        if nodes[0] > node_budget:
-            raise SearchBudgetExceeded(f"DFS node budget of {node_budget} exceeded (K={k_steps}, N={n}); use "
-                                       "aligner='dp'", field="dfs_node_budget")
-
-    def visit(k: int, pos: int, acc: float) -> None:
-        if k == k_steps:
-            if acc > best[0]:
-                best[0], best[1] = acc, list(segs)
-            return
-        # dominance: an earlier arrival at step k with an earlier (or equal) free chunk and at least
-        # this gain has already been searched completely
-        if reached[k, : pos + 1].max() >= acc:
-            return
-        reached[k, pos] = acc
-        s, j, g, bound = order[k]
-        sel = np.flatnonzero(s >= pos)
-        skip_bound = NEG if skip_penalty is None else acc - skip_penalty + ub[k + 1, pos]
-        skip_done = skip_penalty is None
-        for i in sel.tolist():
-            value = acc + bound[i]
-            if not skip_done and skip_bound >= value:
-                skip_done = True
-                _skip(k, pos, acc, skip_bound)
-            if value <= best[0]:
-                break
-            count_node()
-            segs.append((int(s[i]), int(j[i]) - 1))
-            visit(k + 1, int(j[i]), acc + g[i])
-            segs.pop()
-        if not skip_done:
-            _skip(k, pos, acc, skip_bound)
-
-    def _skip(k, pos, acc, skip_bound):
-        if skip_bound <= best[0]:
-            return
-        count_node()
-        segs.append(None)
-        visit(k + 1, pos, acc - skip_penalty)
-        segs.pop()
-
-    visit(0, 0, 0.0)
-    if best[1] is None:
+    if k_steps > sys.getrecursionlimit() - 100:     # one Python frame per step
+        raise SearchBudgetExceeded(f"DFS depth of {k_steps} steps exceeds the recursion limit (K={k_steps}, N={n}); "
+                                   "use aligner='dp'", field="aligner")
+    if not (isinstance(time_budget, (int, float)) and time_budget > 0):
+        raise VtkitError(f"must be a positive number of seconds, got {time_budget!r}", field="dfs_time_budget")
+    max_total, max_gap = _dfs_limit(max_total, "dfs_max_total"), _dfs_limit(max_gap, "dfs_max_gap")
+    max_skips = None if skip_penalty is None else _dfs_limit(max_skips, "dfs_max_skips")
+    must_place = int(np.sort(lo)[: max(0, k_steps - (max_skips or 0))].sum()) \
+        if max_skips is not None or skip_penalty is None else 0
+    if max_total is not None and must_place > max_total:
+        raise VtkitError(f"infeasible: the steps need at least {must_place} chunks (min_len) but max_total is "
+                         f"{max_total}", field="dfs_max_total")
+    lam, mu = _dfs_multipliers(S, b, lo, hi, skip_penalty, max_total, max_skips)
+    V = _suffix_gains(S, b + lam, lo, hi, None if skip_penalty is None else skip_penalty + mu, max_gap)
+    if not np.isfinite(V[0, 0]):
         raise VtkitError("no alignment satisfies the length bounds", field="S")
-    return Alignment(best[1], float(b.sum() + best[0]), "dfs", nodes=nodes[0])
+    search = _DfsSearch(P, _prefix_gains(S, b + lam) if lam else P, V, lo, hi, skip_penalty, (lam, mu),
+                        (max_total, max_gap, max_skips), (node_budget, started + time_budget, time_budget))
+    search.visit(0, 0, 0.0, 0, 0)
+    if search.best_segments is None:
+        raise VtkitError(f"no alignment satisfies max_total={max_total}, max_gap={max_gap}, max_skips={max_skips} "
+                         "with the length bounds", field="S")
+    return Alignment(search.best_segments, float(b.sum() + search.best), "dfs", nodes=search.nodes,
+                     seconds=time.perf_counter() - started)
+
+
+def _dfs_limit(value, name: str) -> int | None:
+    """A whole number >= 0 or None (no limit)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not float(value).is_integer() or value < 0:
+        raise VtkitError(f"must be a whole number >= 0 or None, got {value!r}", field=name)
+    return int(value)
+
+
+def _dfs_multipliers(S, b, lo, hi, skip_penalty, max_total, max_skips) -> tuple[float, float]:
+    """Lagrange multipliers that tighten the DFS bound for ``max_total`` and ``max_skips``.
+
+    For ``lam, mu >= 0`` the best completion with every covered chunk costing ``lam`` more and
+    every skip ``mu`` more, plus ``lam`` times the length budget left and ``mu`` times the skips
+    left, bounds every completion that keeps both limits. Each multiplier is set by bisection
+    on the sign of its limit's slack in the DP optimum (the dual optimum of the root bound).
+    """
+    lam = mu = 0.0
+    if max_total is not None:
+        def length_slack(x):
+            return max_total - sum(e - s + 1 for s, e in filter(None, _dp_segments(S, b + x, lo, hi, skip_penalty)))
+        lam = _bisect_multiplier(length_slack, float(max(np.max(S - b), 0.0)) + 1.0)
+    if max_skips is not None:
+        top = float(np.abs(S - b).sum(axis=1).max()) + 1.0     # a skip this dear is never worth it
+        mu = _bisect_multiplier(lambda x: max_skips - _dp_segments(S, b + lam, lo, hi, skip_penalty + x).count(None),
+                                top)
+    return lam, mu
+
+
+def _dp_segments(S, b, lo, hi, skip_penalty) -> list[Span | None]:
+    """The DP optimum's segments (inputs already checked)."""
+    P = _prefix_gains(S, b, _scratch("P", (S.shape[0], S.shape[1] + 1)))
+    return _backtrack(_forward(P, lo, hi, skip_penalty, None, scratch=True), P, lo, hi, None)
+
+
+def _bisect_multiplier(slack, top: float, steps: int = 16) -> float:
+    """Smallest multiplier in ``[0, top]`` (to ``top / 2**steps``) whose optimum keeps the limit (slack >= 0)."""
+    if slack(0.0) >= 0:
+        return 0.0
+    low, high = 0.0, top
+    for _ in range(steps):
+        mid = 0.5 * (low + high)
+        low, high = (low, mid) if slack(mid) >= 0 else (mid, high)
+    return high
+
+
+def _suffix_gains(S, b, lo, hi, skip_penalty, max_gap=None) -> np.ndarray:
+    """``V[k, pos]``: best gain of steps ``k..K-1`` within chunks ``[pos, N)``, shape [K + 1, N + 1].
+
+    ``V[K] = 0``; -inf where the steps cannot fit. Without ``max_gap`` it is the forward DP on
+    the reversed problem, read backwards. With it, ``pos`` is also the end of the last placed
+    step, so the next placed step starts in ``[pos, pos + max_gap]`` (anywhere from ``pos = 0``,
+    where no step is placed yet): the gap limit fits the same (step, chunk) state.
+    """
+    if max_gap is None:
+        Pr = _prefix_gains(S[::-1, ::-1], b[::-1])
+        return _forward(Pr, lo[::-1], hi[::-1], skip_penalty, None)[::-1, ::-1]
+    P = _prefix_gains(S, b)
+    k_steps, n1 = P.shape
+    V = np.empty((k_steps + 1, n1))
+    V[k_steps] = 0.0
+    for k in range(k_steps - 1, -1, -1):
+        # E[s]: best with step k starting exactly at chunk s, as window maxima over the reversed rows
+        ends, _ = _window_max((P[k] + V[k + 1])[::-1], int(lo[k]), int(hi[k]))
+        E = ends[::-1] - P[k]
+        starts, _ = _window_max(E[::-1], 0, max_gap)
+        V[k] = starts[::-1]
+        V[k, 0] = E.max()
+        if skip_penalty is not None:
+            np.maximum(V[k], V[k + 1] - skip_penalty, out=V[k])
+    return V
+
+
+class _Children:
+    """The segments of one step starting in ``[pos, s_hi]``, lazily in descending bound order.
+
+    Segment ``[s, j)`` (chunks ``s..j-1``, ``lo <= j - s <= hi``) has bound ``W[j] - P[s]``,
+    where ``W = P + V[k + 1]`` (its gain plus the best completion after it). Ends are ranked
+    by their best start (one window maximum over all ends); an end's other starts are sorted
+    only when the search comes back for them, and ends whose bound cannot beat the best
+    found so far are never looked at. Ties go to the earlier end, then the earlier start.
+    """
+
+    def __init__(self, P_k: np.ndarray, W_k: np.ndarray, pos: int, s_hi: int, lo: int, hi: int):
+        self.P_k, self.W_k, self.pos, self.s_hi, self.lo, self.hi = P_k, W_k, pos, s_hi, lo, hi
+        j_hi = min(s_hi + hi, P_k.size - 1)
+        X = np.full(j_hi - pos + 1, NEG)
+        np.negative(P_k[pos: s_hi + 1], out=X[: s_hi - pos + 1])
+        best, _ = _window_max(X, lo, hi)
+        self.U = best + W_k[pos: j_hi + 1]          # U[t]: best bound of a segment ending before chunk pos + t
+        t = int(np.argmax(self.U))
+        self.first = None
+        if self.U[t] != NEG:
+            s_lo, s_hi = self._start_range(t)
+            self.first = (float(self.U[t]), s_lo + int(np.argmin(P_k[s_lo: s_hi + 1])), pos + t)
+        self.done_t = -1                            # the end of the first child, once it is done
+        self.ends = None                            # ends still to rank, once the first child is done
+
+    def _start_range(self, t: int) -> tuple[int, int]:
+        """First and last start of segments ending before chunk ``pos + t``."""
+        j = self.pos + t
+        return max(self.pos, j - self.hi), min(self.s_hi, j - self.lo)
+
+    def _starts(self, t: int) -> np.ndarray:
+        """Starts of segments ending before chunk ``pos + t``, best (lowest prefix gain) first."""
+        s_lo, s_hi = self._start_range(t)
+        return s_lo + np.argsort(self.P_k[s_lo: s_hi + 1], kind="stable")
+
+    def peek(self, floor: float):
+        """The next ``(bound, s, j)`` with bound above ``floor``, or None (floor never decreases)."""
+        if self.first is not None:
+            return self.first if self.first[0] > floor else None
+        if self.ends is None:
+            ends = np.flatnonzero(self.U > floor)
+            self.ends = ends[np.argsort(-self.U[ends], kind="stable")].tolist()[::-1]   # popped from the end
+            self.heap, self.orders = [], {}
+        heap = self.heap
+        while self.ends:
+            t = self.ends[-1]
+            u = float(self.U[t])
+            if heap and (-heap[0][0], -heap[0][1]) > (u, -t):
+                break
+            self.ends.pop()
+            order = self._starts(t)
+            first = 1 if t == self.done_t else 0
+            if first < order.size:
+                self.orders[t] = order
+                s = int(order[first])
+                heapq.heappush(heap, (-(float(self.W_k[self.pos + t]) - float(self.P_k[s])), t, first))
+        if not heap or -heap[0][0] <= floor:
+            return None
+        neg, t, i = heap[0]
+        return -neg, int(self.orders[t][i]), self.pos + t
+
+    def pop(self) -> None:
+        """Drop the child :meth:`peek` returned."""
+        if self.first is not None:
+            self.done_t = self.first[2] - self.pos
+            self.first = None
+            return
+        _, t, i = heapq.heappop(self.heap)
+        order = self.orders[t]
+        if i + 1 < order.size:
+            s = int(order[i + 1])
+            heapq.heappush(self.heap, (-(float(self.W_k[self.pos + t]) - float(self.P_k[s])), t, i + 1))
+
+
+class _DfsSearch:
+    """The state of one :func:`align_dfs` search (best so far, node count, budgets)."""
+
+    def __init__(self, P, P_bound, V, lo, hi, skip_penalty, multipliers, limits, budgets):
+        self.P, self.P_bound, self.V, self.lo, self.hi = P, P_bound, V, lo.tolist(), hi.tolist()
+        self.W = P_bound + V[1:]      # W[k, j] - P_bound[k, s]: bound of segment [s, j) for step k
+        self.k_steps, self.n = P.shape[0], P.shape[1] - 1
+        self.lam, self.mu = multipliers
+        self.skip_penalty = skip_penalty
+        self.skip_cost = None if skip_penalty is None else skip_penalty + self.mu
+        self.max_total, self.max_gap, self.max_skips = limits
+        self.node_budget, self.deadline, self.time_budget = budgets
+        # gains differ by rounding only below this; a child must beat the best by more to be searched
+        scale = 1.0 + float(np.abs(P).max()) + float(np.abs(P_bound).max()) + float(np.abs(V[0, 0]))
+        self.tol = 1e-12 * (self.k_steps + 1) * scale
+        # least_len[k][c]: total min_len of the c shortest steps among k..K-1 (what must still be placed)
+        self.least_len = [np.concatenate([[0], np.cumsum(np.sort(lo[k:]))]).tolist() for k in range(self.k_steps + 1)]
+        self.best, self.best_segments, self.nodes = NEG, None, 0
+        self.segments: list[Span | None] = []
+        self.reached: dict[tuple[int, int], list[tuple[float, int, int]]] = {}
+
+    def must_place(self, k: int, skips: int) -> int:
+        """Total min_len of the steps among ``k..`` that cannot be skipped any more."""
+        rest = self.k_steps - k
+        if self.skip_penalty is None:
+            return self.least_len[k][rest]
+        if self.max_skips is None:
+            return 0
+        return self.least_len[k][max(0, rest - (self.max_skips - skips))]
+
+    def count_node(self) -> None:
+        self.nodes += 1
+        if self.nodes > self.node_budget:
+            raise SearchBudgetExceeded(f"DFS node budget of {self.node_budget} exceeded (K={self.k_steps}, "
+                                       f"N={self.n}); use aligner='dp'", field="dfs_node_budget")
+        if time.perf_counter() > self.deadline:
+            raise SearchBudgetExceeded(f"DFS time budget of {self.time_budget:g} s exceeded after {self.nodes} nodes "
+                                       f"(K={self.k_steps}, N={self.n}); use aligner='dp'", field="dfs_time_budget")
+
+    def visit(self, k: int, pos: int, acc: float, used: int, skips: int) -> None:
+        """Search every completion of steps ``k..`` from chunk ``pos`` with gain ``acc`` so far."""
+        if k == self.k_steps:
+            if acc > self.best:
+                self.best, self.best_segments = acc, list(self.segments)
+            return
+        need = self.must_place(k, skips)
+        if need > self.n - pos or (self.max_total is not None and used + need > self.max_total):
+            return
+        # dominance: an earlier visit here with at least this gain and no more length or skips used
+        # has been searched completely
+        seen = self.reached.setdefault((k, pos), [])
+        if any(a >= acc and u <= used and m <= skips for a, u, m in seen):
+            return
+        seen.append((acc, used, skips))
+        lo_k, hi_k = self.lo[k], self.hi[k]
+        s_hi = self.n - lo_k
+        if self.max_gap is not None and pos > 0:
+            s_hi = min(s_hi, pos + self.max_gap)
+        if self.max_total is not None:
+            hi_k = min(hi_k, self.max_total - used - self.must_place(k + 1, skips))
+        children = _Children(self.P_bound[k], self.W[k], pos, s_hi, lo_k, hi_k) if s_hi >= pos and hi_k >= lo_k \
+            else None
+        # bounds are relative to base: gain so far plus the multipliers' share of the limits left
+        base = acc
+        if self.max_total is not None:
+            base += self.lam * (self.max_total - used)
+        if self.max_skips is not None:
+            base += self.mu * (self.max_skips - skips)
+        can_skip = self.skip_penalty is not None and (self.max_skips is None or skips < self.max_skips)
+        skip_bound = base - self.skip_cost + float(self.V[k + 1, pos]) if can_skip else NEG
+        P_k = self.P[k]
+        while True:
+            floor = self.best + self.tol
+            nxt = children.peek(floor - base) if children is not None else None
+            if can_skip and skip_bound > (base + nxt[0] if nxt is not None else NEG):
+                can_skip = False
+                if skip_bound > floor:
+                    self.count_node()
+                    self.segments.append(None)
+                    self.visit(k + 1, pos, acc - self.skip_penalty, used, skips + (self.max_skips is not None))
+                    self.segments.pop()
+                continue
+            if nxt is None:
+                return
+            children.pop()
+            _, s, j = nxt
+            self.count_node()
+            self.segments.append((s, j - 1))
+            length = j - s if self.max_total is not None else 0
+            self.visit(k + 1, j, acc + (float(P_k[j]) - float(P_k[s])), used + length, skips)
+            self.segments.pop()
 
 
 # --------------------------------------------------------------------------- Drop-DTW and baseline
@@ -609,13 +809,18 @@ class AlignSettings:
     node_budget: int = DEFAULT_NODE_BUDGET
     top_k: int = DEFAULT_TOP_K
     iou_suppress: float = 0.5
+    time_budget: float = DEFAULT_TIME_BUDGET    # DFS: seconds before it gives up (then the DP answers)
+    max_total: Optional[int] = None             # DFS only: at most this many chunks in all segments together
+    max_gap: Optional[int] = None               # DFS only: at most this many chunks between consecutive steps
+    max_skips: Optional[int] = None             # DFS only: at most this many skipped steps (with skip_penalty)
 
     @classmethod
     def from_config(cls, cfg) -> "AlignSettings":
         """The alignment fields of a :class:`vtkit.config.Config`."""
         return cls(aligner=cfg.aligner, background=cfg.background, background_value=cfg.background_value,
                    min_len=cfg.min_len, max_len=cfg.max_len, skip_penalty=cfg.skip_penalty,
-                   node_budget=cfg.dfs_node_budget, top_k=cfg.top_k)
+                   node_budget=cfg.dfs_node_budget, top_k=cfg.top_k, time_budget=cfg.dfs_time_budget,
+                   max_total=cfg.dfs_max_total, max_gap=cfg.dfs_max_gap, max_skips=cfg.dfs_max_skips)
 
     def replace(self, **changes) -> "AlignSettings":
         return dataclasses.replace(self, **changes)
@@ -665,7 +870,8 @@ def align(S, settings: AlignSettings | None = None, duration_score=None) -> Alig
     if aligner == "dp":
         result = align_dp(S, b, min_len, max_len, skip_penalty, duration_score)
     elif aligner == "dfs":
-        result = align_dfs(S, b, min_len, max_len, skip_penalty, st.node_budget)
+        result = align_dfs(S, b, min_len, max_len, skip_penalty, st.node_budget, time_budget=st.time_budget,
+                           max_total=st.max_total, max_gap=st.max_gap, max_skips=st.max_skips)
     elif aligner == "dropdtw":
         result = align_dropdtw(S, -b, min_len, max_len, skip_penalty)
     else:

@@ -26,13 +26,13 @@ repeated descriptions           kept; negatives are drawn by text, not by step
 ==============================  ======================================================
 
 Hard errors (a one-line :class:`VtkitError` naming the file and field): malformed JSON,
-missing required keys, non-numeric, negative, non-finite or reversed times, empty
-descriptions, duplicate video ids.
+missing required keys, non-numeric, negative, non-finite, absurdly large (over
+:data:`MAX_SECONDS`) or reversed times, empty descriptions, duplicate video ids, a video id
+that is not a plain name (see :func:`video_uid_problem`: it becomes a file name under the
+feature folder), and a file mixing annotated and test-split records.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
 import statistics
 import sys
@@ -41,12 +41,42 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vtkit.errors import VtkitError
-from vtkit.io import read_json
-from vtkit.timeline import DEFAULT_CHUNK_SECONDS, seconds_to_chunks
+from vtkit.errors import VtkitError, describe
+from vtkit.io import json_text, read_json
+from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunk_of, seconds_to_chunks
 
 RELEVANCE = ("essential", "optional", "irrelevant", "unsure")
 OVERLAP_ISSUE = "consecutive step pairs overlapping (kept)"  # key of Annotations.issues
+MAX_SECONDS = 1e7          # about 115 days: any later time is a corrupt record
+MAX_UID_BYTES = 200        # a video uid is a file name (with .npy / .json appended)
+FORMATS = {"annotated": "the annotated format (segments with times)",
+           "test": "the test-split format (step_segments, no times)"}
+
+
+def video_uid_problem(uid: str) -> str | None:
+    """Why ``uid`` cannot name a video, or None: it is a file name under the feature folder, never a path."""
+    if not uid.strip():
+        return "is empty"
+    if "/" in uid or "\\" in uid:
+        return "holds a path separator"
+    if ".." in uid or uid == ".":
+        return "holds '..' or is '.'"
+    if not uid.isprintable():
+        return "holds control characters"
+    if len(uid.encode("utf-8", "surrogatepass")) > MAX_UID_BYTES:
+        return f"is longer than {MAX_UID_BYTES} bytes"
+    return None
+
+
+def check_goal_within(video: "Video", n_chunks: int, chunk_seconds: float, where=None) -> None:
+    """Refuse features that end before ``video``'s goal segment starts (searching would silently fall
+    back to their last chunk); ``where`` names the features in the message."""
+    if video.start_time is None:
+        return
+    if chunk_of(video.start_time, chunk_seconds) >= n_chunks:
+        raise VtkitError(f"the goal segment of video {describe(video.video_uid)} starts at {video.start_time} s, but "
+                         f"its features end at {n_chunks * chunk_seconds:g} s ({n_chunks} chunks of {chunk_seconds:g} "
+                         "s): wrong features or chunk_seconds?", path=where, field=f"{video.video_uid}.start_time")
 
 
 @dataclass
@@ -129,7 +159,7 @@ class Annotations:
         try:
             return self._by_uid[uid]
         except KeyError:
-            raise VtkitError(f"unknown video_uid {uid!r}", path=self.path) from None
+            raise VtkitError(f"unknown video_uid {describe(uid)}", path=self.path) from None
 
     def __contains__(self, uid: str) -> bool:
         return uid in self._by_uid
@@ -164,18 +194,42 @@ def load_annotations(path: str | Path) -> Annotations:
     videos_raw = data["videos"]
     if not isinstance(videos_raw, list):
         raise VtkitError(f"must be a list, got {type(videos_raw).__name__}", path=path, field="videos")
-    has_times = not any(isinstance(v, dict) and "step_segments" in v for v in videos_raw)
+    has_times = _file_format(videos_raw, path) == "annotated"
     issues: Counter = Counter()
     reader = _Reader(path, issues)
     videos = [reader.video(v, i) if has_times else reader.test_video(v, i) for i, v in enumerate(videos_raw)]
     seen: set[str] = set()
     for i, v in enumerate(videos):
         if v.video_uid in seen:
-            raise VtkitError(f"duplicate video_uid {v.video_uid!r}", path=path, field=f"videos[{i}].video_uid")
+            raise VtkitError(f"duplicate video_uid {describe(v.video_uid)}", path=path, field=f"videos[{i}].video_uid")
         seen.add(v.video_uid)
     split = data.get("split") if isinstance(data.get("split"), str) else None
     version = data.get("version") if isinstance(data.get("version"), str) else None
     return Annotations(path, split, version, videos, has_times, issues)
+
+
+def _record_format(raw: Any) -> str | None:
+    """``"test"``, ``"annotated"`` or None (a record that shows neither: read as the file's format)."""
+    if not isinstance(raw, dict):
+        return None
+    if "step_segments" in raw:
+        return "test"
+    if any(key in raw for key in ("segments", "start_time", "end_time")):
+        return "annotated"
+    return None
+
+
+def _file_format(videos_raw: list, path: Path) -> str:
+    """The one format of a file's records; a record of the other format is an error, not a switch."""
+    found = [(i, f) for i, raw in enumerate(videos_raw) if (f := _record_format(raw)) is not None]
+    if not found:
+        return "annotated"
+    first, kind = found[0]
+    for i, other in found:
+        if other != kind:
+            raise VtkitError(f"a record in {FORMATS[other]}, in a file of records in {FORMATS[kind]} (like "
+                             f"videos[{first}]); a file holds one format", path=path, field=f"videos[{i}]")
+    return kind
 
 
 class _Reader:
@@ -198,21 +252,31 @@ class _Reader:
         if value is None and not required:
             return None
         if not isinstance(value, str):
-            self.fail(f"{where}.{key}", "missing" if key not in raw else f"must be a string, got {value!r}")
+            self.fail(f"{where}.{key}", "missing" if key not in raw else f"must be a string, got {describe(value)}")
         if required and not value.strip():
             self.fail(f"{where}.{key}", "is empty")
         return value
+
+    def uid(self, raw: dict, where: str) -> str:
+        uid = self.text(raw, "video_uid", where)
+        problem = video_uid_problem(uid)
+        if problem:
+            self.fail(f"{where}.video_uid", f"{problem}: a video_uid names a features file, never a path; got "
+                                            f"{describe(uid)}")
+        return uid
 
     def time(self, raw: dict, key: str, where: str) -> float:
         value = raw.get(key)
         if key not in raw:
             self.fail(f"{where}.{key}", "missing")
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.fail(f"{where}.{key}", f"must be a number of seconds, got {value!r}")
-        if not math.isfinite(value):
-            self.fail(f"{where}.{key}", f"must be finite, got {value!r}")
+            self.fail(f"{where}.{key}", f"must be a number of seconds, got {describe(value)}")
+        if not (math.isfinite(value) if isinstance(value, float) else abs(value) < 2 ** 1023):
+            self.fail(f"{where}.{key}", f"must be finite, got {describe(value)}")
         if value < 0:
-            self.fail(f"{where}.{key}", f"must be >= 0, got {value!r}")
+            self.fail(f"{where}.{key}", f"must be >= 0, got {describe(value)}")
+        if value > MAX_SECONDS:
+            self.fail(f"{where}.{key}", f"must be at most {MAX_SECONDS:g} s, got {describe(value)}")
         return value
 
     def window(self, raw: dict, where: str) -> tuple[float, float]:
@@ -230,7 +294,7 @@ class _Reader:
     def video(self, raw: Any, i: int) -> Video:
         where = f"videos[{i}]"
         raw = self.obj(raw, where)
-        uid = self.text(raw, "video_uid", where)
+        uid = self.uid(raw, where)
         where = f"videos[{i}] ({uid})"
         g_start, g_end = self.window(raw, where)
         video = Video(uid, g_start, g_end, self.text(raw, "goal_category", where, required=False),
@@ -269,7 +333,7 @@ class _Reader:
     def query(self, video, ann, raw, where, level, step_index, parent, start, end) -> Query:
         relevance = raw.get("is_relevant")
         if relevance is not None and relevance not in RELEVANCE:
-            self.fail(f"{where}.is_relevant", f"must be one of {', '.join(RELEVANCE)}, got {relevance!r}")
+            self.fail(f"{where}.is_relevant", f"must be one of {', '.join(RELEVANCE)}, got {describe(relevance)}")
         return Query(video.video_uid, ann, len(video.queries), level, self.text(raw, "step_description", where),
                      start, end, step_index, parent, self.text(raw, "step_category", where, required=False),
                      relevance)
@@ -277,7 +341,7 @@ class _Reader:
     def test_video(self, raw: Any, i: int) -> Video:
         where = f"videos[{i}]"
         raw = self.obj(raw, where)
-        uid = self.text(raw, "video_uid", where)
+        uid = self.uid(raw, where)
         where = f"videos[{i}] ({uid})"
         video = Video(uid, None, None, None, None)
         for j, seg in enumerate(self.children(raw, "step_segments", where)):
@@ -285,7 +349,7 @@ class _Reader:
             seg = self.obj(seg, s_where)
             count = seg.get("segment_count", 1)
             if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                self.fail(f"{s_where}.segment_count", f"must be an integer >= 1, got {count!r}")
+                self.fail(f"{s_where}.segment_count", f"must be an integer >= 1, got {describe(count)}")
             video.queries.append(Query(uid, uid, j, "step", self.text(seg, "step_description", s_where), None, None,
                                        j, segment_count=count))
         if not video.queries:
@@ -397,14 +461,15 @@ def format_summary(s: dict[str, Any]) -> str:
 
 
 def cli_inspect(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vtkit inspect", description="Summarise a GoalStep annotation file.")
+    from vtkit.options import ArgumentParser
+
+    parser = ArgumentParser(prog="vtkit inspect", description="Summarise a GoalStep annotation file.")
     parser.add_argument("annotations", help="GoalStep JSON (annotated split or test-split format)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     args = parser.parse_args(argv)
     summary = summarize(load_annotations(args.annotations))
     if args.json:
-        json.dump(summary, sys.stdout)
-        sys.stdout.write("\n")
+        sys.stdout.write(json_text(summary, indent=None, path=args.annotations) + "\n")
     else:
         print(format_summary(summary))
     return 0

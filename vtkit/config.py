@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Optional
 
-from vtkit.align import ALIGNERS, BACKGROUNDS, DEFAULT_NODE_BUDGET, DEFAULT_TOP_K
+from vtkit.align import ALIGNERS, BACKGROUNDS, DEFAULT_NODE_BUDGET, DEFAULT_TIME_BUDGET, DEFAULT_TOP_K
 from vtkit.errors import VtkitError, describe
 from vtkit.text import DEFAULT_TEXT_MODEL
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS
@@ -120,6 +120,10 @@ class Config:
     max_len: Optional[int] = None
     skip_penalty: Optional[float] = None
     dfs_node_budget: int = DEFAULT_NODE_BUDGET
+    dfs_time_budget: float = DEFAULT_TIME_BUDGET      # seconds per video before the DP answer stands in
+    dfs_max_total: Optional[int] = None   # DFS only: at most this many chunks covered by all steps together
+    dfs_max_gap: Optional[int] = None     # DFS only: at most this many chunks between consecutive steps
+    dfs_max_skips: Optional[int] = None   # DFS only: at most this many skipped steps (needs skip_penalty)
     substep_mode: str = "best"
     top_k: int = DEFAULT_TOP_K
 

@@ -19,13 +19,16 @@ def _env_flag() -> bool | None:
     return False if flag in _FALSE else True if flag in _TRUE else None
 
 
+def jupyter_shell():
+    """The IPython shell when running inside a Jupyter kernel, else None."""
+    ipython = sys.modules.get("IPython")     # a kernel has imported it; plain scripts need not pay for it
+    shell = ipython.get_ipython() if ipython is not None else None
+    return shell if shell is not None and getattr(shell, "kernel", None) is not None else None
+
+
 def _in_kernel_with_widgets() -> bool:
     """Inside an IPython kernel (Jupyter) that can show ipywidgets."""
-    ipython = sys.modules.get("IPython")     # a kernel has imported it; plain scripts need not pay for it
-    if ipython is None or importlib.util.find_spec("ipywidgets") is None:
-        return False
-    shell = ipython.get_ipython()
-    return shell is not None and getattr(shell, "kernel", None) is not None
+    return jupyter_shell() is not None and importlib.util.find_spec("ipywidgets") is not None
 
 
 def running_interactively() -> bool:

@@ -39,6 +39,7 @@ import torch
 from torch.utils.data import Dataset
 
 from vtkit.config import CHOICES
+from vtkit.annotations import check_goal_within
 from vtkit.errors import VtkitError
 from vtkit.features import FeatureStore, load_features, require_features
 from vtkit.text import same_text_key
@@ -223,6 +224,7 @@ class VideoTextAlignmentDataset(Dataset):
             pos_parts.append(np.stack([np.full(len(chunk), v), chunk, local[col], pools], axis=1))
 
             goal = (video.start_time, video.end_time) if video.end_time is not None else None
+            check_goal_within(video, n, self.chunk_seconds, getattr(features, "root", None))
             lo, hi = goal_chunk_range(goal, n, self.chunk_seconds)
             background = np.arange(lo, hi + 1)
             background = background[~cover[background].any(axis=1)]

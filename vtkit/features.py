@@ -33,6 +33,7 @@ and ``feature_dim`` positive integers, ...) is refused, naming the file and fiel
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
@@ -48,7 +49,7 @@ import numpy as np
 from vtkit.annotations import video_uid_problem
 from vtkit.config import CHOICES
 from vtkit.errors import VtkitError, describe
-from vtkit.io import atomic_open, read_json, write_json
+from vtkit.io import atomic_open, check_output_path, read_json, write_json
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS
 
 CHUNK_NAME = re.compile(r"^chunk_(\d+)\.pt$")
@@ -197,6 +198,7 @@ def _read_tensor_file(path: Path, video=None):
     try:
         with warnings.catch_warnings():  # torch warns about the pickle protocol of files it then refuses
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            warnings.filterwarnings("ignore", message="TypedStorage is deprecated")  # quantized tensors
             obj = torch.load(path, weights_only=True, map_location="cpu")
     except pickle.UnpicklingError:  # weights_only refused a global: code that would have run on load
         raise VtkitError(f"{_video(video)}refused: the file holds Python objects other than tensors (loading it "
@@ -542,6 +544,7 @@ def pack_store(video_root: str | Path, out: str | Path, chunk_seconds: float = D
     video_root, out = Path(video_root), Path(out)
     chunk_seconds = float(_number_field({"chunk_seconds": chunk_seconds}, "chunk_seconds", None, "seconds", remedy=""))
     _number_field({"frames_per_chunk": frames_per_chunk}, "frames_per_chunk", None, optional=True, remedy="")
+    check_output_path(out / STORE_FILE)  # before any video is packed: a store that cannot be finished is not begun
     folders = _source_videos(video_root)
     if videos is not None:
         wanted = set(videos)
@@ -553,40 +556,46 @@ def pack_store(video_root: str | Path, out: str | Path, chunk_seconds: float = D
                          "another folder", path=out, field="encoder")
     encoder = encoder or info.get("encoder")
     summary = PackSummary(out=out, feature_dim=info.get("feature_dim"), chunk_seconds=chunk_seconds)
+    created = not out.exists()
     out.mkdir(parents=True, exist_ok=True)
-
-    for folder in tqdm(folders, desc="pack", unit="video", disable=not progress):
-        uid = folder.name
-        try:
-            source = fingerprint(folder)
-            meta_path = _video_path(out, uid, ".json")
-            if meta_path.is_file() and (out / f"{uid}.npy").is_file():
-                try:
-                    old = read_video_metadata(meta_path)
-                except VtkitError:  # a damaged record of an earlier pack: pack the video again
-                    old = {}
-                same = (old.get("fingerprint") == source and old.get("chunk_seconds") == chunk_seconds
-                        and (encoder is None or old.get("encoder") == encoder)
-                        and (frames_per_chunk is None or old.get("frames_per_chunk") == frames_per_chunk))
-                if same:
-                    summary.feature_dim = summary.feature_dim or old.get("feature_dim")
-                    summary.unchanged.append(uid)
-                    continue
-            array, frames = read_chunk_folder(folder, uid, feature_dim=summary.feature_dim)
-            if frames_per_chunk is not None and frames is not None and frames != frames_per_chunk:
-                raise VtkitError(f"video {uid}: chunks hold {frames} frames, not frames_per_chunk="
-                                 f"{frames_per_chunk}", path=folder)
-            meta = {"video_uid": uid, "chunk_seconds": chunk_seconds, "feature_dim": int(array.shape[1]),
-                    "num_chunks": int(array.shape[0]), "frames_per_chunk": frames_per_chunk or frames,
-                    "encoder": encoder, "source": "chunks", "source_path": str(folder.resolve()),
-                    "fingerprint": source}
-            _write_packed(out, uid, array, meta)
-            summary.feature_dim = int(array.shape[1])
-            summary.packed.append(uid)
-        except VtkitError as err:
-            if not skip_bad:
-                raise
-            summary.skipped[uid] = str(err)
+    try:
+        for folder in tqdm(folders, desc="pack", unit="video", disable=not progress):
+            uid = folder.name
+            try:
+                source = fingerprint(folder)
+                meta_path = _video_path(out, uid, ".json")
+                if meta_path.is_file() and (out / f"{uid}.npy").is_file():
+                    try:
+                        old = read_video_metadata(meta_path)
+                    except VtkitError:  # a damaged record of an earlier pack: pack the video again
+                        old = {}
+                    same = (old.get("fingerprint") == source and old.get("chunk_seconds") == chunk_seconds
+                            and (encoder is None or old.get("encoder") == encoder)
+                            and (frames_per_chunk is None or old.get("frames_per_chunk") == frames_per_chunk))
+                    if same:
+                        summary.feature_dim = summary.feature_dim or old.get("feature_dim")
+                        summary.unchanged.append(uid)
+                        continue
+                array, frames = read_chunk_folder(folder, uid, feature_dim=summary.feature_dim)
+                if frames_per_chunk is not None and frames is not None and frames != frames_per_chunk:
+                    raise VtkitError(f"video {uid}: chunks hold {frames} frames, not frames_per_chunk="
+                                     f"{frames_per_chunk}", path=folder)
+                meta = {"video_uid": uid, "chunk_seconds": chunk_seconds, "feature_dim": int(array.shape[1]),
+                        "num_chunks": int(array.shape[0]), "frames_per_chunk": frames_per_chunk or frames,
+                        "encoder": encoder, "source": "chunks", "source_path": str(folder.resolve()),
+                        "fingerprint": source}
+                _write_packed(out, uid, array, meta)
+                summary.feature_dim = int(array.shape[1])
+                summary.packed.append(uid)
+            except VtkitError as err:
+                if not skip_bad:
+                    raise
+                summary.skipped[uid] = str(err)
+    except BaseException:
+        if created:  # the folder this pack made, unless a video was packed into it
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
 
     count = sum(1 for p in out.glob("*.json") if p.name != STORE_FILE and p.with_suffix(".npy").is_file())
     write_json(out / STORE_FILE, {"chunk_seconds": chunk_seconds, "feature_dim": summary.feature_dim,
@@ -596,7 +605,7 @@ def pack_store(video_root: str | Path, out: str | Path, chunk_seconds: float = D
 
 
 def cli_pack(argv: list[str]) -> int:
-    from vtkit.cli import ArgumentParser, positive_float, positive_int
+    from vtkit.options import ArgumentParser, positive_float, positive_int
 
     parser = ArgumentParser(prog="vtkit pack", description="Pack per-chunk features "
                             "(VIDEO_ROOT/<video_uid>/chunk_<i>.pt) into memory-mapped arrays.")

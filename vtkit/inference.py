@@ -16,8 +16,6 @@ overlap its first one (suppression at IoU 0 for such steps).
 """
 from __future__ import annotations
 
-import argparse
-import json
 import sys
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -33,7 +31,7 @@ from vtkit.config import Config
 from vtkit.errors import VtkitError
 from vtkit.features import require_features
 from vtkit.predict import SplitPredictions, align_steps, predict_split
-from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, goal_chunk_range
+from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunk_of, chunks_to_seconds, goal_chunk_range
 
 
 @dataclass
@@ -83,6 +81,9 @@ def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = 
         model = load_model(checkpoint, Config(chunk_seconds=chunk_seconds), feats.shape[1])
     first, last = 0, len(feats) - 1
     if goal is not None:
+        if chunk_of(goal[0], chunk_seconds) >= len(feats):
+            raise VtkitError(f"the goal segment starts at {goal[0]} s, but the features end at "
+                             f"{len(feats) * chunk_seconds:g} s: wrong features or chunk_seconds?", field="goal")
         first, last = goal_chunk_range(goal, len(feats), chunk_seconds)
     S = model.similarity(feats[first: last + 1], steps)
     relaxed = settings.relaxed(*S.shape, own_bounds=True)
@@ -157,7 +158,7 @@ def read_steps(path: str | Path, video_uid: str | None = None) -> tuple[list[str
     lines = [line.strip() for line in read_text(path, "steps").splitlines()]
     steps = [line for line in lines if line and not line.startswith("#")]
     if not steps:
-        raise VtkitError("no steps (one description per line)", path=path)
+        raise VtkitError("no steps (one description per line; blank lines and # comments are skipped)", path=path)
     return steps, [1] * len(steps), video_uid, None
 
 
@@ -189,8 +190,8 @@ def to_srt(segments: Sequence[StepSegment]) -> str:
 
 
 def cli_predict(argv: list[str]) -> int:
-    from vtkit.cli import ArgumentParser, output_file, positive_float
-    from vtkit.io import write_json, write_text
+    from vtkit.options import ArgumentParser, output_file, positive_float
+    from vtkit.io import json_text, write_json, write_text
 
     p = ArgumentParser(prog="vtkit predict", description="Align one video's steps to its features.")
     p.add_argument("--features", required=True, help="[N, D] features: per-chunk folder, packed .npy or .pt tensor")
@@ -203,8 +204,11 @@ def cli_predict(argv: list[str]) -> int:
     p.add_argument("--out", type=output_file, help="write segments as JSON here (default: print them)")
     p.add_argument("--vtt", type=output_file, help="write a WebVTT subtitle file")
     p.add_argument("--srt", type=output_file, help="write a SubRip subtitle file")
+    p.add_argument("--text-model", help="text model of the untrained towers: all-MiniLM-L6-v2, a local model "
+                                        "folder or a LaViLa checkpoint (.pth); default: the parameters'")
     args = p.parse_args(argv)
     cfg = Config.from_yaml(args.params) if args.params else Config()
+    cfg = cfg.replace(text_model=args.text_model) if args.text_model else cfg
     args.aligner = args.aligner or cfg.aligner
     if args.chunk_seconds is None:
         args.chunk_seconds = cfg.chunk_seconds
@@ -237,8 +241,7 @@ def cli_predict(argv: list[str]) -> int:
     if args.srt:
         write_text(args.srt, to_srt(segments))
     if not args.out:
-        json.dump(doc, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        sys.stdout.write(json_text(doc) + "\n")
     print(f"aligned {len(segments)} steps in {seconds:.2f} s", file=sys.stderr)
     return 0
 
@@ -247,7 +250,7 @@ def cli_submit(argv: list[str]) -> int:
     from vtkit.features import FeatureStore
     from vtkit.submission import write_submission
 
-    from vtkit.cli import ArgumentParser, output_file
+    from vtkit.options import ArgumentParser, output_file
 
     p = ArgumentParser(prog="vtkit submit",
                        description="Build a challenge submission (5 windows per query) for a GoalStep file.")
@@ -258,8 +261,11 @@ def cli_submit(argv: list[str]) -> int:
     p.add_argument("--params", help="YAML of Config values")
     p.add_argument("--out", required=True, type=output_file, help="submission JSON to write")
     p.add_argument("--skip-missing", action="store_true", help="leave out videos without features (counted)")
+    p.add_argument("--text-model", help="text model of the untrained towers: all-MiniLM-L6-v2, a local model "
+                                        "folder or a LaViLa checkpoint (.pth); default: the parameters'")
     args = p.parse_args(argv)
     cfg = Config.from_yaml(args.params) if args.params else Config()
+    cfg = cfg.replace(text_model=args.text_model) if args.text_model else cfg
     args.aligner = args.aligner or cfg.aligner
     ann = load_annotations(args.annotations)
     store = FeatureStore(args.features, chunk_seconds=cfg.chunk_seconds)

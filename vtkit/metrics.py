@@ -8,9 +8,6 @@ prediction counts as a miss (IoU 0).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import sys
 from collections import defaultdict
 from typing import Iterable, Mapping, Sequence
 
@@ -112,39 +109,6 @@ def format_table(result: dict, missing: int = 0) -> str:
     if missing:
         rows.append(f"{missing} queries have no prediction and count as misses")
     return "\n".join(rows)
-
-
-def cli_evaluate(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vtkit evaluate",
-                                     description="Score predictions (challenge submission format) against GoalStep "
-                                                 "annotations: R1/R5 at IoU 0.3/0.5 and mIoU.")
-    parser.add_argument("predictions", help="predictions JSON in the challenge submission format")
-    parser.add_argument("annotations", help="GoalStep annotation JSON with times (e.g. goalstep_valid.json)")
-    parser.add_argument("--json", action="store_true", help="print one JSON object with the overall metrics")
-    parser.add_argument("--top-k", type=int, default=max(KS), choices=sorted(KS),
-                        help="windows each prediction must have (default 5; 1 for top-1-only files, "
-                             "which are then scored for R1 and mIoU only)")
-    args = parser.parse_args(argv)
-    from vtkit.annotations import load_annotations
-    from vtkit.submission import read_predictions
-
-    ann = load_annotations(args.annotations)
-    if not ann.has_times:
-        raise VtkitError("annotations have no times (test split); cannot score", path=args.annotations)
-    preds = read_predictions(args.predictions, ann, k=args.top_k)
-    queries = ann.queries()
-    ks = tuple(k for k in KS if k <= args.top_k)
-    result = score(preds, queries, ks=ks)
-    missing = missing_predictions(preds, queries)
-    if args.json:
-        flat = {n: result[n] for n in [metric_name(k, t) for k in ks for t in THRESHOLDS] + ["mIoU", "queries"]}
-        json.dump(flat, sys.stdout)
-        sys.stdout.write("\n")
-        if missing:
-            print(f"vtkit evaluate: note: {missing} queries have no prediction (counted as misses)", file=sys.stderr)
-    else:
-        print(format_table(result, missing))
-    return 0
 
 
 def separation(pos, neg) -> dict[str, float]:

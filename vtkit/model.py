@@ -11,7 +11,17 @@ Adapters (``ModelConfig.adapter``):
   - ``"clip"``: CLIP-Adapter, ``alpha * relu(up(relu(down(f)))) + (1 - alpha) * f``.
   - ``"none"``: only the projections (and the temperature) train.
 ``ModelConfig.text_block_adapters`` also puts a Houlsby bottleneck adapter on each transformer block's
-feed-forward output (before its residual sum and LayerNorm); BERT-family models and DistilBERT.
+feed-forward output (before its residual sum and LayerNorm); BERT-family models, DistilBERT and LaViLa's
+CLIP text transformer.
+
+LaViLa text towers (``text_model`` = a LaViLa checkpoint, :mod:`vtkit.lavila`) pool themselves (end-of-text
+token, CLS for DistilBERT) and start the model as LaViLa's zero-shot dual encoder: the text projection is the
+checkpoint's ``text_projection``; the video projection is the identity when the features are LaViLa's projected
+embeddings (``feature_dim == embed_dim``), the checkpoint's ``image_projection`` when they are its pre-projection
+CLS features (``feature_dim`` = its vision width), else random (other features). The feature kind is read from
+the dimension alone. ``embed_dim`` must equal the checkpoint's. Bottleneck adapters start as the identity, so
+the untrained model's similarities are LaViLa's; the ``"clip"`` adapter does not (it scales by ``1 - alpha``
+and adds a random branch). The temperature still comes from ``ModelConfig.temperature``.
 
 The backbone is frozen and kept in eval mode. Without block adapters its pooled output never changes, so it
 is computed once per unique description (:class:`vtkit.text.TextEmbeddingCache`, in memory and on disk).
@@ -20,6 +30,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +40,8 @@ from torch import nn
 
 from vtkit.config import ModelConfig
 from vtkit.errors import VtkitError
-from vtkit.text import MAX_TEXT_TOKENS, TextEmbeddingCache, load_text_backbone, mean_pool, resolve_text_model
+from vtkit.text import (MAX_TEXT_TOKENS, TextEmbeddingCache, is_lavila_text_model, load_lavila_text,
+                        load_text_backbone, mean_pool, resolve_text_model)
 
 MAX_LOGIT_SCALE = 100.0  # CLIP's clamp
 TEXT_BATCH = 256
@@ -105,7 +117,8 @@ class _Adapted(nn.Module):
 def _feed_forward_slots(backbone: nn.Module) -> list[tuple[nn.Module, str]]:
     """``(parent, attribute)`` of each block's feed-forward output projection.
 
-    BERT family (BERT, MiniLM, RoBERTa): ``layer.<i>.output.dense``; DistilBERT: ``layer.<i>.ffn``.
+    BERT family (BERT, MiniLM, RoBERTa): ``layer.<i>.output.dense``; DistilBERT: ``layer.<i>.ffn``;
+    LaViLa's CLIP text transformer: ``resblocks.<i>.mlp``.
     """
     slots = []
     for name, module in backbone.named_modules():
@@ -113,8 +126,10 @@ def _feed_forward_slots(backbone: nn.Module) -> list[tuple[nn.Module, str]]:
             slots.append((module, "dense"))
         elif re.search(r"layer\.\d+$", name) and isinstance(getattr(module, "ffn", None), nn.Module):
             slots.append((module, "ffn"))
+        elif re.search(r"resblocks\.\d+$", name) and isinstance(getattr(module, "mlp", None), nn.Module):
+            slots.append((module, "mlp"))
     if not slots:
-        raise VtkitError(f"text_block_adapters supports BERT-family and DistilBERT models, not "
+        raise VtkitError(f"text_block_adapters supports BERT-family, DistilBERT and LaViLa text models, not "
                          f"{type(backbone).__name__}", field="text_block_adapters")
     return slots
 
@@ -130,12 +145,15 @@ class DualEncoder(nn.Module):
     """Video and text towers into one normalised ``embed_dim`` space (see the module docstring)."""
 
     def __init__(self, cfg: ModelConfig, feature_dim: int, tokenizer, text_backbone: nn.Module,
-                 text_cache: TextEmbeddingCache | None = None):
+                 text_cache: TextEmbeddingCache | None = None, lavila=None):
+        """``lavila``: the :class:`vtkit.lavila.LavilaCheckpoint` whose text tower is ``text_backbone`` (and
+        ``tokenizer`` its ``tokenize``); the projections then start from it (module docstring)."""
         super().__init__()
         self.config, self.feature_dim, self.window = cfg, int(feature_dim), cfg.context_window
         self.tokenizer = tokenizer
         self.text_backbone = text_backbone.eval().requires_grad_(False)
-        text_dim = text_backbone.config.hidden_size
+        self.text_pools_itself = lavila is not None
+        text_dim = text_backbone.width if self.text_pools_itself else text_backbone.config.hidden_size
         self.text_block_adapters = nn.ModuleList()
         if cfg.text_block_adapters:
             for parent, attr in _feed_forward_slots(text_backbone):
@@ -149,6 +167,8 @@ class DualEncoder(nn.Module):
         self.text_proj = nn.Linear(text_dim, cfg.embed_dim, bias=False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)),
                                         requires_grad=cfg.learn_temperature)
+        if lavila is not None:
+            self._start_from_lavila(lavila)
         # the backbone's pooled output is valid as long as the backbone itself is untouched
         self.text_cacheable = not cfg.text_block_adapters
         self.text_cache = text_cache if text_cache is not None else TextEmbeddingCache()
@@ -157,9 +177,30 @@ class DualEncoder(nn.Module):
     def from_config(cls, cfg: ModelConfig, feature_dim: int, text_cache_dir: str | Path | None = None) -> "DualEncoder":
         """Load the text backbone named by ``cfg.text_model`` (offline) and build the model; pooled text
         outputs are cached on disk under ``text_cache_dir`` when given."""
-        tokenizer, backbone = load_text_backbone(cfg.text_model)
         cache = TextEmbeddingCache.for_model(text_cache_dir, resolve_text_model(cfg.text_model))
+        if is_lavila_text_model(cfg.text_model):
+            ckpt = load_lavila_text(cfg.text_model)
+            return cls(cfg, feature_dim, ckpt.tokenize, ckpt.text_tower, cache, lavila=ckpt)
+        tokenizer, backbone = load_text_backbone(cfg.text_model)
         return cls(cfg, feature_dim, tokenizer, backbone, cache)
+
+    @torch.no_grad()
+    def _start_from_lavila(self, ckpt) -> None:
+        """Projections that make the untrained model the checkpoint's zero-shot dual encoder."""
+        if self.config.embed_dim != ckpt.embed_dim:
+            raise VtkitError(f"must equal the LaViLa checkpoint's embedding size {ckpt.embed_dim}, got "
+                             f"{self.config.embed_dim}", path=ckpt.path, field="embed_dim")
+        self.text_proj.weight.copy_(ckpt.text_projection.T)
+        if self.feature_dim == ckpt.embed_dim:          # LaViLa's projected video embeddings
+            self.video_proj.weight.copy_(torch.eye(ckpt.embed_dim))
+        elif ckpt.image_projection is not None and self.feature_dim == ckpt.image_projection.shape[0]:
+            self.video_proj.weight.copy_(ckpt.image_projection.T)   # its pre-projection CLS features
+        else:
+            vision = "" if ckpt.image_projection is None else \
+                f" or its pre-projection ones ({ckpt.image_projection.shape[0]})"
+            warnings.warn(f"video features of D={self.feature_dim} are not {ckpt.family}'s projected features "
+                          f"({ckpt.embed_dim}){vision}: the video projection starts random, not zero-shot",
+                          stacklevel=3)
 
     def build_info(self) -> dict:
         """What rebuilds this model: ``DualEncoder.from_config(ModelConfig.from_dict(model_config), feature_dim)``."""
@@ -180,14 +221,18 @@ class DualEncoder(nn.Module):
 
     # ---- text tower
     def _run_backbone(self, texts: list[str]) -> torch.Tensor:
-        """Mean-pooled backbone output ``[K, H]`` on the model's device, in batches."""
+        """Pooled backbone output ``[K, H]`` (mean, or the LaViLa tower's own) on the model's device, in batches."""
         out = []
         for start in range(0, len(texts), TEXT_BATCH):
-            enc = self.tokenizer(texts[start:start + TEXT_BATCH], padding=True, truncation=True,
-                                 max_length=MAX_TEXT_TOKENS, return_tensors="pt")
+            batch = texts[start:start + TEXT_BATCH]
+            if self.text_pools_itself:   # LaViLa's own token ids (77, zero-padded) and pooling
+                enc = self.tokenizer(batch)
+            else:
+                enc = self.tokenizer(batch, padding=True, truncation=True, max_length=MAX_TEXT_TOKENS,
+                                     return_tensors="pt")
             ids, mask = enc["input_ids"].to(self.device), enc["attention_mask"].to(self.device)
-            hidden = self.text_backbone(input_ids=ids, attention_mask=mask).last_hidden_state
-            out.append(mean_pool(hidden, mask))
+            result = self.text_backbone(input_ids=ids, attention_mask=mask)
+            out.append(result if self.text_pools_itself else mean_pool(result.last_hidden_state, mask))
         return torch.cat(out)
 
     def pooled_text(self, texts: list[str]) -> torch.Tensor:

@@ -29,7 +29,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from vtkit.align import REPORT_ALIGNERS, AlignSettings, Alignment, SearchBudgetExceeded, align, background_vector
-from vtkit.annotations import Annotations, Video, load_annotations
+from vtkit.annotations import Annotations, Video, check_goal_within, load_annotations
 from vtkit.checkpoint import build_model, load_model, read_choices
 from vtkit.config import Config
 from vtkit.errors import VtkitError
@@ -49,7 +49,9 @@ Windows = dict[int, list[tuple[float, float]]]
 
 
 def similarities(model, features: np.ndarray, video: Video, chunk_seconds: float = DEFAULT_CHUNK_SECONDS):
-    """``(S_steps, S_substeps, offset)`` over the searched chunk range of ``video``."""
+    """``(S_steps, S_substeps, offset)`` over the searched chunk range of ``video`` (its goal must start
+    inside the features)."""
+    check_goal_within(video, len(features), chunk_seconds)
     first, last = goal_chunk_range((video.start_time, video.end_time), len(features), chunk_seconds)
     window = np.asarray(features[first: last + 1], dtype=np.float32)
     steps, subs = video.steps, video.substeps

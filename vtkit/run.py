@@ -36,7 +36,8 @@ from typing import Any, Optional
 
 from vtkit.config import PATH_FIELDS, Config, parse_overrides
 from vtkit.errors import VtkitError, describe
-from vtkit.io import atomic_open, atomic_path, read_json, read_yaml_mapping, write_json, write_text
+from vtkit.options import ArgumentParser
+from vtkit.io import atomic_open, atomic_path, read_json, read_yaml_mapping, write_json
 from vtkit.report import other_metrics, publish, read_metrics, write_report
 
 KERNEL_NAME = "python3"
@@ -557,7 +558,7 @@ def write_sweep_plot(path: Path, points: list[SweepPoint], metric: str = SWEEP_M
     import pandas as pd
     import seaborn as sns
 
-    from vtkit.plots import aligner_colors, new_figure, save_figure
+    from vtkit.plots import FULL_WIDTH, aligner_colors, new_figure, save_figure
 
     varies_aligner = any("aligner" in p.values for p in points)
     data = []
@@ -570,7 +571,7 @@ def write_sweep_plot(path: Path, points: list[SweepPoint], metric: str = SWEEP_M
         for aligner, scores in aligners.items():
             if isinstance(scores, dict) and isinstance(scores.get(metric), (int, float)):
                 data.append({"point": label, "aligner": aligner, metric: 100 * scores[metric]})
-    fig, ax = new_figure(figsize=(max(5.0, 1.2 * len(points) + 2), 4))
+    fig, ax = new_figure(figsize=(FULL_WIDTH, 3.0))
     if data:
         frame = pd.DataFrame(data)
         sns.barplot(data=frame, x="point", y=metric, hue="aligner", errorbar=None, ax=ax,
@@ -636,7 +637,7 @@ def _add_param_args(parser: argparse.ArgumentParser, params_help: str) -> None:
 
 
 def cli_run(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vtkit run", description="Execute the notebooks in order into a run "
+    parser = ArgumentParser(prog="vtkit run", description="Execute the notebooks in order into a run "
                                      "folder, with run.json and a self-contained report.html.")
     _add_param_args(parser, "YAML mapping of parameter names to values")
     parser.add_argument("--out", metavar="DIR", help="run folder (default: the out_dir parameter)")
@@ -666,7 +667,7 @@ def cli_run(argv: list[str]) -> int:
 
 
 def cli_sweep(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vtkit sweep", description="Run the notebooks once per point of a "
+    parser = ArgumentParser(prog="vtkit sweep", description="Run the notebooks once per point of a "
                                      "parameter grid; write sweep.csv and sweep.png.")
     parser.add_argument("--grid", required=True, metavar="FILE.yaml",
                         help="{grid: {name: [values, ...]}, params: {...}} or a flat {name: [values]}")

@@ -23,7 +23,6 @@ learned on train videos recovers the steps on val videos; an untrained projectio
 """
 from __future__ import annotations
 
-import argparse
 import functools
 import math
 import os
@@ -39,6 +38,7 @@ import numpy as np
 
 from vtkit.annotations import OVERLAP_ISSUE, Annotations, load_annotations, summarize
 from vtkit.errors import VtkitError
+from vtkit.options import ArgumentParser, positive_float, positive_int
 from vtkit.io import write_json, write_text
 from vtkit.text import DEFAULT_TEXT_MODEL
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, num_chunks
@@ -701,13 +701,13 @@ def _swap_in(tmp: Path, out_dir: Path) -> None:
 
 
 def cli_samples(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vtkit samples", description="Regenerate the synthetic sample data "
+    parser = ArgumentParser(prog="vtkit samples", description="Regenerate the synthetic sample data "
                                      "(GoalStep-format annotations + per-chunk features); deterministic per seed.")
     parser.add_argument("--out", default="data_samples", help="output folder, replaced as a whole (default data_samples)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--train", type=int, default=8, help="train videos (default 8)")
-    parser.add_argument("--val", type=int, default=4, help="val videos (default 4)")
-    parser.add_argument("--minutes", type=float, nargs=2, default=(5.0, 15.0), metavar=("LOW", "HIGH"),
+    parser.add_argument("--train", type=positive_int, default=8, help="train videos (default 8)")
+    parser.add_argument("--val", type=positive_int, default=4, help="val videos (default 4)")
+    parser.add_argument("--minutes", type=positive_float, nargs=2, default=(5.0, 15.0), metavar=("LOW", "HIGH"),
                         help="range of goal-segment lengths in minutes (default 5 15)")
     parser.add_argument("--text-model", default=DEFAULT_TEXT_MODEL)
     args = parser.parse_args(argv)

