@@ -36,7 +36,7 @@ dist.destroy_process_group()
 
 def test_two_processes_match_one(tiny_samples, tmp_path):
     base = dict(video_root=str(tiny_samples / "videos"), train_annotations=str(tiny_samples / "goalstep_train.json"),
-                val_annotations=str(tiny_samples / "goalstep_val.json"), text_cache_dir=str(tmp_path / "cache"),
+                val_annotations=str(tiny_samples / "goalstep_val.json"), text_cache_dir=str(tmp_path / "cache"), feature_cache_dir=str(tmp_path / "features"),
                 batch_size=33, epochs=2, max_steps_per_epoch=4, early_stop_patience=0, device="cpu")  # 33: uneven split
     runs = [{**base, "loss": loss, "out_dir": str(tmp_path / f"ddp_{loss}")} for loss in ("infonce", "clip")]
     (tmp_path / "ddp.py").write_text(SCRIPT)

@@ -270,3 +270,34 @@ def test_store_chunk_seconds_is_recorded_or_requested_never_a_default(source, tm
     assert cached.load("vid_a", 1.0).shape == (5, 8)
     with pytest.raises(VtkitError, match=expected):                # also once the video is in memory
         cached.load("vid_a", 2.0)
+
+
+def test_open_store_packs_chunk_folders_once_into_the_cache(tmp_path, monkeypatch):
+    import torch
+
+    import vtkit.features as features
+    from vtkit.features import open_store
+
+    root = tmp_path / "videos"
+    for uid, n in (("a", 5), ("b", 3)):
+        (root / uid).mkdir(parents=True)
+        for i in range(n):
+            torch.save(torch.full((4,), float(i)), root / uid / f"chunk_{i}.pt")
+    first = open_store(root, chunk_seconds=2.0, cache_dir=tmp_path / "cache")
+    assert first.kind == "packed" and first.source == root.resolve() and sorted(first) == ["a", "b"]
+    np.testing.assert_array_equal(first["a"][:, 0], np.arange(5, dtype=np.float32))
+    reads = []
+    monkeypatch.setattr(features, "read_chunk_folder", lambda *a, **k: reads.append(a) or (_ for _ in ()).throw(
+        AssertionError("per-chunk files read again")))
+    second = open_store(root, chunk_seconds=2.0, cache_dir=tmp_path / "cache")
+    np.testing.assert_array_equal(second["b"], first["b"])
+    assert not reads
+    monkeypatch.undo()
+    torch.save(torch.full((4,), 9.0), root / "b" / "chunk_3.pt")        # a changed video is packed again
+    third = open_store(root, chunk_seconds=2.0, cache_dir=tmp_path / "cache")
+    assert third["b"].shape == (4, 4) and third["b"][3, 0] == 9.0
+    import shutil
+
+    shutil.rmtree(root / "a")                                             # gone from the source: hidden
+    assert "a" not in open_store(root, chunk_seconds=2.0, cache_dir=tmp_path / "cache")
+    assert open_store(root, chunk_seconds=2.0, cache_dir=None).kind == "chunks"

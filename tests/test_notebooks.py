@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOKS = ["01_data_inspection.ipynb", "02_training.ipynb", "03_similarity_analysis.ipynb", "04_evaluation.ipynb"]
 SHARED = {"video_root", "train_annotations", "val_annotations", "feature_store", "chunk_seconds", "text_model",
-          "seed", "out_dir"}
+          "seed", "out_dir", "feature_cache_dir"}
 MODEL_AND_TRAINING = {"embed_dim", "adapter", "adapter_dim", "adapter_scale", "clip_alpha", "text_block_adapters",
                       "context_window", "temperature", "learn_temperature", "negative_ratio", "negative_source",
                       "background_ratio", "loss", "batch_size", "epochs", "lr", "weight_decay", "lr_schedule",
@@ -98,7 +98,7 @@ def test_parameters_cell_equals_the_config_defaults_apart_from_paths(name):
     """A notebook opened by hand runs with exactly the kit's defaults (paths relative to notebooks/)."""
     values = _parameters(NOTEBOOKS_DIR / name)
     defaults = Config().to_dict()
-    paths = {*PATH_FIELDS, "out_dir", "text_cache_dir"}
+    paths = {*PATH_FIELDS, "out_dir", "text_cache_dir", "feature_cache_dir"}
     differ = {k: (v, defaults[k]) for k, v in values.items() if k not in paths and v != defaults[k]}
     assert not differ, f"{name}: parameters differ from Config(): {differ}"
     for key in paths & set(values):
@@ -120,7 +120,7 @@ def samples(tmp_path_factory):
 
 def _params(samples: Path, **changes) -> dict:
     return {"video_root": str(samples / "videos"), "train_annotations": str(samples / "goalstep_train.json"),
-            "val_annotations": str(samples / "goalstep_val.json"), "text_cache_dir": str(samples.parent / "text"),
+            "val_annotations": str(samples / "goalstep_val.json"), "text_cache_dir": str(samples.parent / "text"), "feature_cache_dir": str(samples.parent / "features"),
             "epochs": 2, "batch_size": 32, "max_steps_per_epoch": 4, "plot_videos": 1, "device": "cpu",
             **changes}
 

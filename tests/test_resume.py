@@ -15,7 +15,7 @@ from vtkit.train import KILL_AT_STEP_ENV, train
 
 def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tiny_samples, tmp_path):
     params = dict(video_root=str(tiny_samples / "videos"), train_annotations=str(tiny_samples / "goalstep_train.json"),
-                  val_annotations=str(tiny_samples / "goalstep_val.json"), text_cache_dir=str(tmp_path / "cache"),
+                  val_annotations=str(tiny_samples / "goalstep_val.json"), text_cache_dir=str(tmp_path / "cache"), feature_cache_dir=str(tmp_path / "features"),
                   batch_size=16, epochs=3, early_stop_patience=0, device="cpu")
     full = train(Config.from_dict({**params, "out_dir": str(tmp_path / "full")}), progress=False)
     per_epoch = full.history[1]["step"]

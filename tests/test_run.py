@@ -81,7 +81,7 @@ def test_run_end_to_end(done_run):
     expected.update(out_dir=str(run_dir), video_root=str(base / "data_samples" / "videos"),
                     train_annotations=str(base / "data_samples" / "goalstep_train.json"),
                     val_annotations=str(base / "data_samples" / "goalstep_val.json"),
-                    text_cache_dir=str(base / ".cache" / "text"))
+                    text_cache_dir=str(base / ".cache" / "text"), feature_cache_dir=str(base / ".cache" / "features"))
     assert record["parameters"] == expected
     assert set(record["versions"]) == {"python", "machine", "vtkit", "torch", "transformers", "numpy", "papermill"}
     assert record["versions"]["vtkit"] == "0.1.0"

@@ -21,7 +21,7 @@ from vtkit.train import HISTORY_COLUMNS, epoch_line, interactive_output, lr_fact
 def tiny_config(samples, out, **changes) -> Config:
     base = dict(video_root=str(samples / "videos"), train_annotations=str(samples / "goalstep_train.json"),
                 val_annotations=str(samples / "goalstep_val.json"), out_dir=str(out),
-                text_cache_dir=str(samples.parent / "text_cache"), batch_size=32, epochs=3, device="cpu")
+                text_cache_dir=str(samples.parent / "text_cache"), feature_cache_dir=str(samples.parent / "feature_cache"), batch_size=32, epochs=3, device="cpu")
     return Config.from_dict({**base, **changes})
 
 

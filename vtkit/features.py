@@ -421,6 +421,8 @@ class FeatureStore:
         self._cache: dict[str, np.ndarray] = {}
         self._dim: int | None = self.info.get("feature_dim")
         self._uids: list[str] | None = None
+        self.source: Path | None = None          # the per-chunk folder this packed cache mirrors (open_store)
+        self._allowed: set[str] | None = None    # the videos of that folder (stale cache entries stay hidden)
 
     def __repr__(self) -> str:
         return (f"FeatureStore({str(self.root)!r}, kind={self.kind!r}, chunk_seconds={self.chunk_seconds}, "
@@ -432,6 +434,8 @@ class FeatureStore:
                 self._uids = sorted(p.stem for p in self.root.glob("*.npy") if not p.name.startswith("."))
             else:
                 self._uids = sorted(e.name for e in os.scandir(self.root) if e.is_dir() and not e.name.startswith("."))
+            if self._allowed is not None:
+                self._uids = [u for u in self._uids if u in self._allowed]
         return list(self._uids)
 
     def __len__(self) -> int:
@@ -441,6 +445,8 @@ class FeatureStore:
         return iter(self.video_uids())
 
     def __contains__(self, uid: str) -> bool:
+        if self._allowed is not None and uid not in self._allowed:
+            return False
         if self.kind == "packed":
             return _video_path(self.root, uid, ".npy").is_file()
         return _video_path(self.root, uid).is_dir()
@@ -491,6 +497,27 @@ class FeatureStore:
 # ----------------------------------------------------------------------------------------------
 # packing
 # ----------------------------------------------------------------------------------------------
+
+def open_store(root: str | Path, store: str = "auto", chunk_seconds: float | None = None,
+               cache_dir: str | Path | None = None, videos: Iterable[str] | None = None, cache: bool = False,
+               progress: bool = False) -> FeatureStore:
+    """The feature store a run reads: per-chunk folders are packed once into ``cache_dir`` (one folder per
+    source, keyed by its absolute path; a video is repacked only when its files change), so later reads
+    and later runs are memory-mapped arrays; packed stores are used as they are. ``videos``: the uids
+    to pack (default all); the others are left out of the cache."""
+    source = FeatureStore(root, store, chunk_seconds)
+    if source.kind != "chunks" or not cache_dir:
+        return FeatureStore(root, source.kind, chunk_seconds, cache=cache)
+    folder = Path(root).resolve()
+    seconds = float(chunk_seconds if chunk_seconds is not None else DEFAULT_CHUNK_SECONDS)
+    key = hashlib.sha1(str(folder).encode()).hexdigest()[:12]
+    target = Path(cache_dir) / f"{folder.name[:40]}-{key}-{seconds:g}s"
+    wanted = [uid for uid in (videos if videos is not None else source.video_uids()) if uid in source]
+    pack_store(folder, target, seconds, videos=wanted, progress=progress)
+    packed = FeatureStore(target, "packed", chunk_seconds, cache=cache)
+    packed.source, packed._allowed = folder, set(source.video_uids())
+    return packed
+
 
 def require_features(videos, store, skip_missing: bool = False) -> list[str]:
     """The policy for annotated videos without features: the uids to leave out (counted by the caller)

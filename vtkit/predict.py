@@ -33,7 +33,7 @@ from vtkit.annotations import Annotations, Video, check_goal_within, load_annota
 from vtkit.checkpoint import build_model, load_model, read_choices
 from vtkit.config import Config
 from vtkit.errors import VtkitError
-from vtkit.features import FeatureStore, require_features
+from vtkit.features import open_store, require_features
 from vtkit.metrics import score
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, goal_chunk_range
 
@@ -328,7 +328,8 @@ def load_evaluation(cfg: Config) -> Evaluation:
         raise VtkitError(f"no checkpoint at {cfg.checkpoint_path()}: run 02_training.ipynb first (same out_dir) "
                          "or set the checkpoint parameter", field="checkpoint")
     val = load_annotations(cfg.val_annotations).head(cfg.max_videos)
-    store = FeatureStore(cfg.video_root, cfg.feature_store, cfg.chunk_seconds, cache=True)
+    store = open_store(cfg.video_root, cfg.feature_store, cfg.chunk_seconds, cfg.feature_cache_dir,
+                       videos=[v.video_uid for v in val.videos], cache=True)
     model = load_model(cfg.checkpoint_path(), cfg)
     untrained = build_model(model.config, store.feature_dim, cfg)
     choices = read_choices(cfg.checkpoint_path())

@@ -84,7 +84,7 @@ def resolve_config(params: dict[str, Any] | Config, out_dir: str | Path | None =
     changes["out_dir"] = _absolute(cfg.out_dir if out_dir is None else out_dir)
     if cfg.text_cache_dir is not None:
         changes["text_cache_dir"] = _absolute(cfg.text_cache_dir)
-    for name in ("selection_annotations", "checkpoint"):
+    for name in ("selection_annotations", "checkpoint", "feature_cache_dir"):
         if getattr(cfg, name):
             changes[name] = _absolute(getattr(cfg, name))
     if Path(cfg.text_model).expanduser().exists():  # a local model folder, not a packaged name
@@ -96,15 +96,17 @@ def preflight(cfg: Config) -> None:
     """Checks that would otherwise fail minutes into a run: text model, device, features vs annotations."""
     from vtkit.annotations import load_annotations
     from vtkit.checkpoint import resolve_device
-    from vtkit.features import FeatureStore, require_features
+    from vtkit.features import open_store, require_features
     from vtkit.text import resolve_text_model
     from vtkit.timeline import covers_goal
 
     resolve_text_model(cfg.text_model)
     resolve_device(cfg.device)
-    store = FeatureStore(cfg.video_root, cfg.feature_store, cfg.chunk_seconds)
     videos = [v for path in (cfg.train_annotations, cfg.val_annotations)
               for v in load_annotations(path).head(cfg.max_videos).videos]
+    # per-chunk features are packed into the cache here, once, for every notebook (and the next runs)
+    store = open_store(cfg.video_root, cfg.feature_store, cfg.chunk_seconds, cfg.feature_cache_dir,
+                       videos=[v.video_uid for v in videos], progress=True)
     require_features(videos, store, cfg.skip_missing_features)
     chunks = {v.video_uid: store.metadata(v.video_uid)["num_chunks"]
               for v in videos if v.video_uid in store and v.end_time is not None}

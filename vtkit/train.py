@@ -54,7 +54,7 @@ from vtkit.console import interactive_output
 from vtkit.dataset import VideoTextAlignmentDataset
 from vtkit.errors import VtkitError
 from vtkit.options import ArgumentParser
-from vtkit.features import FeatureStore
+from vtkit.features import open_store
 from vtkit.io import atomic_open
 from vtkit.loss import ClipLoss, InfoNCELoss
 from vtkit.metrics import score
@@ -352,7 +352,14 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         # the reported split: only its texts are read here (to embed them once); its labels never are
         val_texts = {q.description for v in load_annotations(cfg.val_annotations).head(cfg.max_videos).videos
                      for q in v.queries}
-        store = FeatureStore(cfg.video_root, store=cfg.feature_store, chunk_seconds=cfg.chunk_seconds)
+        store = None
+        for turn in (True, False):   # rank 0 packs per-chunk features into the cache first, the others then read it
+            if main == turn:
+                store = open_store(cfg.video_root, cfg.feature_store, cfg.chunk_seconds, cfg.feature_cache_dir,
+                                   videos=[v.video_uid for v in (*train_ann.videos, *sel_ann.videos)],
+                                   progress=bars)
+            if world > 1:
+                dist.barrier()
         common = dict(chunk_seconds=cfg.chunk_seconds, negative_ratio=cfg.negative_ratio,
                       negative_source=cfg.negative_source, background_ratio=cfg.background_ratio,
                       context_window=cfg.context_window, seed=cfg.seed, skip_missing=cfg.skip_missing_features)
