@@ -27,8 +27,8 @@ test: $(STAMP)
 samples: $(STAMP)
 	$(BIN)/python -m vtkit.samples --out data_samples
 
-bench: $(STAMP)
-	for b in bench/bench_*.py; do $(BIN)/python $$b || exit 1; done
+bench: $(STAMP)   # each benchmark's table goes into its README block (bench/publish.py)
+	for b in bench/bench_*.py; do $(BIN)/python bench/publish.py $$(basename $$b .py) -- $(BIN)/python $$b || exit 1; done
 
 clean:
 	rm -rf $(VENV) .pytest_cache

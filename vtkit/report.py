@@ -147,6 +147,19 @@ def metrics_markdown(metrics: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def publish_block(readme: str | Path, name: str, text: str, command: str) -> Path:
+    """Replace the README block ``<!-- NAME:start ... -->`` .. ``<!-- NAME:end -->`` with ``text``, noting
+    the ``command`` that wrote it (benchmarks publish their tables this way, never typed by hand)."""
+    readme = Path(readme)
+    body = readme.read_text(encoding="utf-8")
+    start_tag, end = f"<!-- {name}:start", f"<!-- {name}:end -->"
+    if start_tag not in body or end not in body:
+        raise VtkitError(f"no block markers ({start_tag} -->, {end})", path=readme)
+    a, b = body.index(start_tag), body.index(end) + len(end)
+    block = f"{start_tag} (written by `{command}`; do not edit by hand) -->\n\n{text.strip()}\n\n{end}"
+    return write_text(readme, body[:a] + block + body[b:])
+
+
 README_START = "<!-- results:start (written by `make run`; do not edit by hand) -->"
 README_END = "<!-- results:end -->"
 
