@@ -402,7 +402,8 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         metric = "heldout_R1@0.3"   # becomes heldout_t2v_R1 for good once alignment cannot be scored
         if cfg.resume and (folder / "last.json").is_file():
             state = restore_checkpoint(folder / "last.json", model, optimizer, scheduler, scaler)
-            history, best, bad, stopped = state["history"], state["best"], state["bad_epochs"], state["stopped_early"]
+            history, bad, stopped = state["history"], state["bad_epochs"], state["stopped_early"]
+            best = [math.nan if v is None else v for v in state["best"]] if state["best"] is not None else None
             start, step, pairs, train_seconds = state["epoch"] + 1, state["global_step"], state["pairs"], state["train_seconds"]
             metric = state.get("metric", metric)
             best_epoch = state.get("best_epoch", best_epoch)
@@ -479,7 +480,8 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             stopped = 0 < cfg.early_stop_patience <= bad and epoch < cfg.epochs
             say(epoch_line(row, improved, stopped))
             if main:
-                state = {"epoch": epoch, "global_step": step, "best": best, "best_epoch": best_epoch,
+                state = {"epoch": epoch, "global_step": step, "best_epoch": best_epoch,
+                         "best": [v if math.isfinite(v) else None for v in best],   # JSON: NaN is not a number
                          "metric": metric, "bad_epochs": bad,
                          "stopped_early": stopped, "pairs": pairs, "train_seconds": train_seconds,
                          "history": history, "params": counts,
