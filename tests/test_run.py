@@ -99,7 +99,7 @@ def test_run_end_to_end(done_run):
     for value in ("25.00", "12.50", "37.50", "18.75", "6.25", "20.00"):
         assert f'<td class="num">{value}</td>' in page
     assert "&lt;b&gt;raw &amp; unescaped&lt;/b&gt;" in page and "<b>raw" not in page
-    assert "<details>" in page and "training/best_val_loss" in page
+    assert "<td>best val loss</td><td>0.6931</td>" in page and "<h3>Other figures</h3>" in page
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     figures = sorted((run_dir / "figures").glob("*.png"))
     assert [f.name for f in figures] == ["a_curve.png", "b_bars.png"]

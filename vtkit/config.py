@@ -72,6 +72,7 @@ class Config:
     train_annotations: str = "data_samples/goalstep_train.json"
     val_annotations: str = "data_samples/goalstep_val.json"
     feature_store: str = "auto"
+    feature_cache_dir: Optional[str] = ".cache/features"   # per-chunk features packed here once (None: read as they are)
     chunk_seconds: float = ModelConfig.chunk_seconds
     text_model: str = ModelConfig.text_model
     seed: int = 0
@@ -106,7 +107,6 @@ class Config:
     max_steps_per_epoch: Optional[int] = None
     resume: bool = False
     text_cache_dir: Optional[str] = ".cache/text"
-    feature_cache_dir: Optional[str] = ".cache/features"   # per-chunk features packed here once (None: read as they are)
     checkpoint: Optional[str] = None  # weights to evaluate; None: <out_dir>/checkpoints/best.safetensors
     train_levels: str = "both"        # which queries are training positives: steps, substeps or both
     # selection: what chooses epochs, the checkpoint, the substep mode and the background (never val_annotations)

@@ -109,6 +109,7 @@ _EXTRA_STYLES = (AlignerStyle(OKABE_ITO["purple"], "X", (0, (3, 1, 1, 1, 1, 1)))
                  AlignerStyle(OKABE_ITO["black"], "*", (0, (1, 3))),
                  AlignerStyle(OKABE_ITO["yellow"], "h", "-"))
 DATA_COLORS = (OKABE_ITO["sky"], OKABE_ITO["purple"], OKABE_ITO["grey"], OKABE_ITO["black"])  # non-aligner series
+CURVE_COLORS = tuple(OKABE_ITO[c] for c in ("sky", "purple", "orange", "green", "vermillion", "black"))  # training curves
 GT_COLOR = "black"
 TOPK_COLOR = "0.45"
 GOAL_COLOR = OKABE_ITO["yellow"]
@@ -614,8 +615,13 @@ def plot_training_curves(history, x: str | None = None, best_epoch: float | None
     fig, axes = new_figure(nrows, ncols, figsize=(FULL_WIDTH if ncols == 2 else HALF_WIDTH, 1.8 * nrows + 0.4),
                            squeeze=False, sharex=True)
     handles: dict[str, Any] = {}
+    used = 0   # every line of the figure gets its own colour, so the one legend is unambiguous
     for ax, panel in zip(axes.flat, panels):
-        colors = palette(len(panel.columns)) if len(panel.columns) > 1 else [OKABE_ITO["blue"]]
+        if len(panel.columns) > 1:
+            colors = [CURVE_COLORS[(used + i) % len(CURVE_COLORS)] for i in range(len(panel.columns))]
+            used += len(panel.columns)
+        else:
+            colors = [OKABE_ITO["blue"]]
         for color, col in zip(colors, panel.columns):
             ys = np.array([row.get(col, math.nan) for row in rows]) * (100 if panel.percent else 1)
             keep = np.isfinite(ys) & np.isfinite(xs)
@@ -639,7 +645,7 @@ def plot_training_curves(history, x: str | None = None, best_epoch: float | None
     if best_epoch is not None:
         handles["best"] = Line2D([], [], color="0.25", linestyle=(0, (1, 1.5)), linewidth=1.0,
                                  label=f"best {x or 'epoch'} ({best_epoch:g})")
-    _figure_legend(fig, list(handles.values()))
+    _figure_legend(fig, list(handles.values()), ncols=min(len(handles), 3))
     return fig
 
 

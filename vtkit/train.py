@@ -241,7 +241,8 @@ def selection_split(train_ann, cfg: Config):
     order = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x5E1EC7])).permutation(len(uids))
     held = {uids[i] for i in order[:n]}
     return (train_ann.subset([u for u in uids if u not in held]), train_ann.subset(held),
-            f"{len(held)} held-out train videos ({cfg.selection_fraction:.0%} of {len(uids)}, seed {cfg.seed})")
+            f"{len(held)} held-out train video{'s' if len(held) != 1 else ''} ({cfg.selection_fraction:.0%} of "
+            f"{len(uids)}, seed {cfg.seed})")
 
 
 def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
