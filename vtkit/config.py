@@ -46,6 +46,7 @@ class ModelConfig:
     adapter: str = "bottleneck"
     adapter_dim: int = 64
     adapter_scale: float = 1.0
+    adapter_dropout: float = 0.0     # on the bottleneck's hidden units, training only
     clip_alpha: float = 0.2
     text_block_adapters: bool = False
     context_window: int = 0
@@ -86,6 +87,7 @@ class Config:
     adapter: str = ModelConfig.adapter
     adapter_dim: int = ModelConfig.adapter_dim
     adapter_scale: float = ModelConfig.adapter_scale
+    adapter_dropout: float = ModelConfig.adapter_dropout
     clip_alpha: float = ModelConfig.clip_alpha
     text_block_adapters: bool = ModelConfig.text_block_adapters
     context_window: int = ModelConfig.context_window
@@ -196,6 +198,8 @@ class Config:
                 raise VtkitError(f"must be >= 0, got {getattr(self, name)!r}", path=source, field=name)
         if not 0 <= self.clip_alpha <= 1:
             raise VtkitError(f"must be in [0, 1], got {self.clip_alpha!r}", path=source, field="clip_alpha")
+        if not 0 <= self.adapter_dropout < 1:
+            raise VtkitError(f"must be in [0, 1), got {self.adapter_dropout!r}", path=source, field="adapter_dropout")
         if not 0 <= self.selection_fraction < 1:
             raise VtkitError(f"must be in [0, 1), got {self.selection_fraction!r}", path=source,
                              field="selection_fraction")

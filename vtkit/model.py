@@ -48,18 +48,19 @@ TEXT_BATCH = 256
 
 
 class BottleneckAdapter(nn.Module):
-    """Residual bottleneck ``f + scale * up(gelu(down(f)))``; ``up`` starts at zero (identity at init)."""
+    """Residual bottleneck ``f + scale * up(dropout(gelu(down(f))))``; ``up`` starts at zero (identity at init)."""
 
-    def __init__(self, dim: int, hidden: int, scale: float = 1.0):
+    def __init__(self, dim: int, hidden: int, scale: float = 1.0, dropout: float = 0.0):
         super().__init__()
         self.down = nn.Linear(dim, hidden)
         self.up = nn.Linear(hidden, dim)
         self.scale = scale
+        self.dropout = nn.Dropout(dropout)
         nn.init.zeros_(self.up.weight)
         nn.init.zeros_(self.up.bias)
 
     def forward(self, f):
-        return f + self.scale * self.up(F.gelu(self.down(f)))
+        return f + self.scale * self.up(self.dropout(F.gelu(self.down(f))))
 
 
 class ClipAdapter(nn.Module):
@@ -77,7 +78,7 @@ class ClipAdapter(nn.Module):
 
 def make_adapter(cfg: ModelConfig, dim: int) -> nn.Module:
     if cfg.adapter == "bottleneck":
-        return BottleneckAdapter(dim, cfg.adapter_dim, cfg.adapter_scale)
+        return BottleneckAdapter(dim, cfg.adapter_dim, cfg.adapter_scale, cfg.adapter_dropout)
     if cfg.adapter == "clip":
         return ClipAdapter(dim, cfg.adapter_dim, cfg.clip_alpha)
     return nn.Identity()
@@ -157,7 +158,7 @@ class DualEncoder(nn.Module):
         self.text_block_adapters = nn.ModuleList()
         if cfg.text_block_adapters:
             for parent, attr in _feed_forward_slots(text_backbone):
-                adapter = BottleneckAdapter(text_dim, cfg.adapter_dim, cfg.adapter_scale)
+                adapter = BottleneckAdapter(text_dim, cfg.adapter_dim, cfg.adapter_scale, cfg.adapter_dropout)
                 setattr(parent, attr, _Adapted(getattr(parent, attr), adapter))
                 self.text_block_adapters.append(adapter)
         self.context = ContextPool(self.window) if self.window else None
