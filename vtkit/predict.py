@@ -23,6 +23,7 @@ A DFS over its budget falls back to the DP (same optimum); every fallback is cou
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -246,6 +247,7 @@ class SplitPredictions:
     skipped: dict[str, str]
     dfs_fallback_videos: list[str] = field(default_factory=list)
     substep_mode: str | None = None     # the mode used ("best" resolved)
+    seconds: dict[str, float] = field(default_factory=dict)   # "similarities" and each aligner
 
     @property
     def dfs_fallbacks(self) -> int:
@@ -275,11 +277,14 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
     videos = [v for v in annotations.videos if v.queries]
     skipped = {uid: "no features" for uid in require_features(videos, store, skip_missing)}
     sims, fallbacks = {}, []
+    clock = time.perf_counter()
     for video in tqdm(videos, desc="similarity", disable=not progress, leave=False):
         if video.video_uid not in skipped:
             sims[video.video_uid] = similarities(model, store[video.video_uid], video, cfg.chunk_seconds)
+    seconds = {"similarities": round(time.perf_counter() - clock, 3)}
     mode = resolve_substep_mode(cfg.substep_mode)
     for aligner in aligners:
+        clock = time.perf_counter()
         for video in videos:
             if video.video_uid not in sims:
                 continue
@@ -291,7 +296,8 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
                 fallbacks.append(video.video_uid)
             for q in video.queries:
                 out[aligner][q.key] = windows[q.query_idx]
-    return SplitPredictions(out, sims, skipped, fallbacks, mode)
+        seconds[aligner] = round(time.perf_counter() - clock, 3)
+    return SplitPredictions(out, sims, skipped, fallbacks, mode, seconds)
 
 
 # --------------------------------------------------------------------------- notebooks 03 and 04

@@ -36,7 +36,8 @@ def training_summary(result, untrained: Mapping[str, float], trained: Mapping[st
             "epochs": result.epochs_run, "stopped_early": result.stopped_early, "seconds": round(result.seconds, 2),
             "params": params, "pairs_per_second": round(result.pairs_per_second, 1),
             "untrained": dict(untrained), "trained": dict(trained),
-            "chosen_by": result.chosen_by, "choices": dict(result.choices), "selection_table": dict(result.selection_table)}
+            "chosen_by": result.chosen_by, "choices": dict(result.choices), "selection_table": dict(result.selection_table),
+            "timings": dict(result.timings)}
 
 
 def write_training_summary(out_dir: str | Path, summary: dict) -> Path:
@@ -64,7 +65,7 @@ def metrics_record(scores: Mapping[str, dict], queries: int, reference: dict | N
     if reference is not None:
         out["untrained_dp"] = {m: reference[m] for m in METRIC_NAMES}
     if training is not None:  # results only: timings stay in training.json, so reruns give identical files
-        out["training"] = {k: v for k, v in training.items() if k not in ("seconds", "pairs_per_second")}
+        out["training"] = {k: v for k, v in training.items() if k not in ("seconds", "pairs_per_second", "timings")}
     return out
 
 
@@ -81,6 +82,11 @@ def read_metrics(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise VtkitError("expected a JSON object", path=path)
     return data
+
+
+def write_timings(out_dir: str | Path, timings: dict) -> Path:
+    """``timings.json``: seconds per phase of the evaluation (kept out of metrics.json, which reruns reproduce)."""
+    return write_json(Path(out_dir) / "timings.json", timings)
 
 
 def write_predictions(out_dir: str | Path, split, annotations, lengths: Mapping[str, float] | None = None) -> list[Path]:

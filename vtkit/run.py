@@ -50,7 +50,7 @@ RUN_TOOL = "vtkit"  # the marker of the kit's own run.json
 RUN_RECORD = "run.json"
 # What a run writes into its folder: the files deleted with a run.json from before the outputs list.
 KIT_OUTPUTS = (RUN_RECORD, "report.html", NOTEBOOK_PATTERN, "figures/*.png", "metrics.json", "predictions_*.json",
-               "history.csv", "training.json", "data_summary.json", "checkpoints/*")
+               "history.csv", "training.json", "timings.json", "data_summary.json", "checkpoints/*")
 
 
 class NotebookError(VtkitError):

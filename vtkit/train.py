@@ -86,6 +86,7 @@ class TrainResult:
     total_params: int
     seconds: float
     pairs_per_second: float
+    timings: dict                    # seconds per phase: features, text embedding, each epoch's train / validate, choices
     model: DualEncoder | None = dataclasses.field(default=None, repr=False)   # the weights of the last epoch
 
 
@@ -353,6 +354,8 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         # the reported split: only its texts are read here (to embed them once); its labels never are
         val_texts = {q.description for v in load_annotations(cfg.val_annotations).head(cfg.max_videos).videos
                      for q in v.queries}
+        timings = {"features_s": 0.0, "text_embedding_s": 0.0, "train_s": [], "validate_s": [], "choose_s": 0.0}
+        clock = time.perf_counter()
         store = None
         for turn in (True, False):   # rank 0 packs per-chunk features into the cache first, the others then read it
             if main == turn:
@@ -367,6 +370,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         train_ds = VideoTextAlignmentDataset(train_ann.videos, store, level=cfg.train_levels, **common)
         sel_ds = VideoTextAlignmentDataset(sel_ann.videos, store, level=cfg.train_levels, **common)
         sel_features = sel_ds.video_features()   # the videos selection can score, read and checked once
+        timings["features_s"] = round(time.perf_counter() - clock, 3)
         say(f"train:     {train_ds!r}\nselection: {sel_ds!r} ({chosen_by})")
 
         # ---- model, text cache, optimizer
@@ -382,11 +386,14 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             f"({100 * counts['trainable'] / counts['total']:.2f}%) on {device}, {world} process(es)")
         if model.text_cacheable:
             texts = sorted({*train_ds.texts, *sel_ds.texts, *(q.description for q in sel_ann.queries()), *val_texts})
+            clock = time.perf_counter()
             for turn in (True, False):   # rank 0 fills the disk cache first, the others then read it
                 if main == turn:
                     model.pooled_text(texts)
                 if world > 1:
                     dist.barrier()
+            timings["text_embedding_s"] = round(time.perf_counter() - clock, 3)
+            timings["texts"] = len(texts)
         optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
         steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch or steps_per_epoch)
@@ -458,9 +465,11 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                         if step == kill_at:
                             os.kill(os.getpid(), signal.SIGKILL)
                 train_seconds += time.perf_counter() - t_epoch
+                timings["train_s"].append(round(time.perf_counter() - t_epoch, 3))
 
             # ---- validate (rank 0), record, stop / schedule, save
             row = [None]
+            clock = time.perf_counter()
             if main:
                 row = [{"epoch": epoch, "step": step, "lr": lr,
                         "train_loss": float(np.mean(losses)) if losses else math.nan,
@@ -468,6 +477,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                         "seconds": round(time.perf_counter() - t0, 3)}]
             if world > 1:
                 dist.broadcast_object_list(row, src=0)
+            timings["validate_s"].append(round(time.perf_counter() - clock, 3))
             row = row[0]
             history.append(row)
             if math.isnan(row[metric]):
@@ -494,7 +504,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                 write_history(history_csv, history)
             if stopped:
                 break
-        choices = {}
+        choices, clock = {}, time.perf_counter()
         if main:   # the selection split chooses the rest with the best weights; recorded next to them
             last_weights = {k: v.detach().clone() for k, v in model.trainable_state_dict().items()}
             model.load_trainable_state_dict(read_checkpoint(folder / "best.json")[1])
@@ -502,6 +512,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                        "best_epoch": best_epoch}
             model.load_trainable_state_dict(last_weights)
             write_choices(folder / "best.json", choices)
+        timings["choose_s"] = round(time.perf_counter() - clock, 3)
         if world > 1:
             dist.barrier()
         done = [r["epoch"] for r in history if r["epoch"] > 0]
@@ -514,7 +525,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                            trainable_params=counts["trainable"], total_params=counts["total"],
                            seconds=time.perf_counter() - t0,
                            pairs_per_second=pairs / train_seconds if train_seconds else math.nan,
-                           model=model.eval())
+                           timings=timings, model=model.eval())
     finally:
         if ours:
             dist.destroy_process_group()
