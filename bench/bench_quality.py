@@ -260,7 +260,7 @@ def main(argv=None) -> int:
     kit_runs, kit_info = [], {}
     if not args.no_kit:
         for i in range(args.repeat):
-            params = bench_scale.kit_params(data, layout, args.param, work / "quality-text-cache")
+            params = bench_scale.kit_params(args.repo, data, layout, args.param, work / "quality-caches")
             if args.repeat > 1:
                 params["seed"] = int(params.get("seed", 0)) + i
             out = run_dir / f"kit-{i}"
@@ -271,9 +271,10 @@ def main(argv=None) -> int:
             metrics = read_json(out / "metrics.json", "metrics")
             kit_runs.append(kit_levels(metrics))
             timing["kit_seconds"].append(run.seconds)
-            kit_info = {"vtkit_file": run.vtkit_file, "git": read_json(out / "run.json").get("git"),
-                        "untrained_dp": metrics.get("untrained_dp"), "notebooks": {
-                            nb["name"]: nb.get("seconds") for nb in read_json(out / "run.json").get("notebooks", [])}}
+            record = read_json(out / "run.json", "run record")
+            kit_info = {"vtkit_file": run.vtkit_file, "notebooks_dir": record.get("notebooks_dir"),
+                        "git": record.get("git"), "untrained_dp": metrics.get("untrained_dp"),
+                        "notebooks": {nb["name"]: nb.get("seconds") for nb in record.get("notebooks", [])}}
     spread = {}
     if kit_runs:
         rows["kit (dp)"] = mean_levels(kit_runs)

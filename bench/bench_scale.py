@@ -5,7 +5,8 @@ Builds per-chunk features (``chunk_<i>.pt``) with the real annotation times from
 54 val videos, runs ``vtkit run`` of the repository ``--repo`` (its code and notebooks), and
 prints per-notebook seconds (run.json), what the run reports about its phases (training.json,
 history.csv, metrics.json), peak memory of the run's process tree, and the ratio against an
-earlier result (``--before``)::
+earlier result (``--before``). The run's caches (every ``*_cache_dir`` parameter: text embeddings,
+packed features, ...) live under ``--work`` and start empty (``--warm-caches`` keeps them)::
 
     python bench/bench_scale.py --save /tmp/scale.json
     python bench/bench_scale.py --before /tmp/scale.json          # after a change
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -37,6 +38,7 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_REPO = HERE.parent
 DEFAULT_WORK = Path(os.environ.get("TMPDIR", "/tmp")) / "vtkit-bench"
 TEST_VIDEOS = 54
+COMPARED_TRAINING = ("seconds", "train_seconds", "pairs_per_second")
 ALL_VIDEOS = 134
 
 
@@ -64,8 +66,20 @@ def kit_environment(repo: Path) -> dict:
 
 def kit_module_file(repo: Path) -> str:
     """``vtkit.__file__`` as a child with the run's environment sees it (which code ``vtkit run`` executes)."""
-    done = subprocess.run([sys.executable, "-c", "import vtkit; print(vtkit.__file__)"], cwd=repo,
-                          env=kit_environment(repo), capture_output=True, text=True, check=True)
+    return _ask_kit(repo, "import vtkit; print(vtkit.__file__)")
+
+
+def kit_cache_parameters(repo: Path) -> list[str]:
+    """The run parameters naming a cache folder (``*_cache_dir``) in that repository's kit."""
+    names = _ask_kit(repo, "import json; from vtkit.config import Config; print(json.dumps(Config.names()))")
+    return [n for n in json.loads(names) if n.endswith("_cache_dir")]
+
+
+def _ask_kit(repo: Path, code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], cwd=repo, env=kit_environment(repo), capture_output=True,
+                          text=True)
+    if done.returncode != 0:
+        raise VtkitError(f"cannot import the kit: {(done.stderr.strip().splitlines() or ['?'])[-1]}", path=repo)
     return done.stdout.strip()
 
 
@@ -143,6 +157,8 @@ def _seconds_fields(obj, prefix="") -> dict:
                 str(key) != "chunk_seconds"
             if isinstance(value, (int, float)) and not isinstance(value, bool) and timed:
                 found[name] = value
+            elif timed and isinstance(value, list) and value and all(isinstance(v, (int, float)) for v in value):
+                found[f"{name} (sum of {len(value)})"] = round(sum(value), 3)   # per-epoch phases
             elif isinstance(value, (dict, list)):
                 found.update(_seconds_fields(value, name))
     elif isinstance(obj, list):
@@ -160,6 +176,8 @@ def run_timings(out: Path) -> dict:
         timings["notebooks"][nb["name"].split("_")[0]] = nb.get("seconds")
     if (out / "training.json").is_file():
         training = read_json(out / "training.json", "training summary")
+        phases = _seconds_fields(training.get("timings") or {})
+        timings["reported"].update({f"training phase {k}": v for k, v in phases.items()})
         for key in ("seconds", "train_seconds", "pairs_per_second", "epochs", "best_epoch", "pairs"):
             if key in training:
                 timings["training"][key] = training[key]
@@ -172,7 +190,7 @@ def run_timings(out: Path) -> dict:
                 total = float(row["seconds"])
                 timings["epochs"].append(round(total - previous, 3))
                 previous = total
-    for name in ("metrics.json", "data_summary.json"):
+    for name in ("metrics.json", "data_summary.json", "timings.json"):
         if (out / name).is_file():
             found = _seconds_fields(read_json(out / name))
             timings["reported"].update({f"{name}:{k}": v for k, v in found.items()})
@@ -185,10 +203,11 @@ def flat_numbers(result: dict) -> dict[str, float]:
            "max_process_rss_mb": result["run"]["max_process_rss_mb"]}
     t = result["timings"]
     out.update({f"notebook {k}": v for k, v in t["notebooks"].items() if v is not None})
-    out.update({f"training.{k}": v for k, v in t["training"].items() if isinstance(v, (int, float))})
+    out.update({f"training.{k}": v for k, v in t["training"].items() if k in COMPARED_TRAINING})
     if t["epochs"]:
         out["epoch 0 (setup + untrained validation)"] = t["epochs"][0]
         if len(t["epochs"]) > 1:
+            out["epoch 1 (train + validation)"] = t["epochs"][1]
             rest = sorted(t["epochs"][1:])
             out["epoch median (train + validation)"] = rest[len(rest) // 2]
     out.update(t["reported"])
@@ -204,7 +223,7 @@ def read_result(source: str | Path) -> dict:
 def print_result(result: dict, before: dict | None = None) -> None:
     now = flat_numbers(result)
     old = flat_numbers(before) if before else {}
-    header = f"{'measure':<44}{'value':>12}" + (f"{'before':>12}{'before/now':>12}" if before else "")
+    header = f"{'measure':<44}{'now':>12}" + (f"{'before':>12}{'before/now':>12}" if before else "")
     print(header)
     print("-" * len(header))
     for name, value in now.items():
@@ -213,8 +232,12 @@ def print_result(result: dict, before: dict | None = None) -> None:
             ratio = old[name] / value if value else float("nan")
             line += f"{old[name]:>12.4g}{ratio:>12.2f}"
         print(line)
-    print(f"dp R1@0.3 {100 * result['metrics'].get('R1@0.3', float('nan')):.2f} (all queries); load average "
-          f"{result['load']['before']} -> {result['load']['after']}")
+    epochs = ", ".join(f"{e:.1f}" for e in result["timings"]["epochs"])
+    print(f"seconds per epoch (history.csv): {epochs}")
+    training = result["timings"]["training"]
+    print(f"seconds and MB (before/now > 1: now smaller); epochs run {training.get('epochs')} (best "
+          f"{training.get('best_epoch')}); dp R1@0.3 {100 * result['metrics'].get('R1@0.3', float('nan')):.2f} "
+          f"(all queries); load average {result['load']['before']} -> {result['load']['after']}")
 
 
 # --------------------------------------------------------------------------- the data
@@ -248,20 +271,25 @@ def common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK, help="data and run folders (default %(default)s)")
     parser.add_argument("--max-videos", type=int, help="a stratified subset of the videos (quick runs)")
     parser.add_argument("--seed", type=int, default=0, help="simulation and split seed")
-    parser.add_argument("--layout", choices=("chunks", "packed"), help="feature layout the run reads")
+    parser.add_argument("--layout", choices=("chunks", "packed"),
+                        help="feature layout the run reads (default: packed for quality, chunks for scale)")
     parser.add_argument("-p", "--param", action="append", default=[], metavar="NAME=VALUE",
                         help="passed to vtkit run (repeatable)")
     parser.add_argument("--save", type=Path, help="write the result as JSON")
 
 
-def kit_params(data: sim.SimData, layout: str, extra: list[str], text_cache: Path) -> dict:
-    """Parameters of the run: the simulated data, a text cache of its own, then ``-p`` overrides (validated)."""
+def kit_params(repo: Path, data: sim.SimData, layout: str, extra: list[str], caches: Path,
+               cold: bool = False) -> dict:
+    """Parameters of the run: the simulated data, every cache folder the kit has (text, features, ...) under
+    ``caches`` (emptied first when ``cold``), then the ``-p`` overrides (validated)."""
     from vtkit.config import Config, parse_overrides
 
     overrides = parse_overrides(extra)
     Config.from_dict(overrides, source="-p")
-    params = {"video_root": data.video_root(layout), "train_annotations": data.train,
-              "val_annotations": data.test, "text_cache_dir": text_cache}
+    if cold:
+        shutil.rmtree(caches, ignore_errors=True)
+    params = {"video_root": data.video_root(layout), "train_annotations": data.train, "val_annotations": data.test}
+    params.update({name: caches / name for name in kit_cache_parameters(Path(repo).resolve())})
     params.update(overrides)
     return params
 
@@ -270,8 +298,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     common_arguments(parser)
     parser.add_argument("--before", help="an earlier result (JSON file, or a folder holding scale.json) to compare")
-    parser.add_argument("--warm-text-cache", action="store_true",
-                        help="keep the run's text cache from an earlier run (default: start cold)")
+    parser.add_argument("--warm-caches", action="store_true",
+                        help="keep the run's caches (text, features) from an earlier run (default: start cold)")
     args = parser.parse_args(argv)
     work = args.work.resolve()
     load_before = load_average()
@@ -280,11 +308,8 @@ def main(argv=None) -> int:
     data = simulated_data(records, work, args.seed)
     build_seconds = time.perf_counter() - t0
     layout = args.layout or "chunks"
-    text_cache = work / "scale-text-cache"
-    if not args.warm_text_cache:
-        shutil.rmtree(text_cache, ignore_errors=True)
     out = work / "scale-run"
-    params = kit_params(data, layout, args.param, text_cache)
+    params = kit_params(args.repo, data, layout, args.param, work / "scale-caches", cold=not args.warm_caches)
     run = run_kit(args.repo, out, params)
     if run.returncode != 0:
         print(f"vtkit run failed (exit {run.returncode}):\n{run.output_tail}", file=sys.stderr)
@@ -296,6 +321,7 @@ def main(argv=None) -> int:
                        "build_seconds": round(build_seconds, 1)},
               "params": {k: str(v) for k, v in params.items()},
               "git": read_json(out / "run.json").get("git"),
+              "notebooks_dir": read_json(out / "run.json").get("notebooks_dir"),
               "run": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(run).items() if k != "output_tail"},
               "timings": run_timings(out), "metrics": metrics.get("aligners", {}).get("dp", {}),
               "load": {"before": load_before, "after": load_average()}}

@@ -44,7 +44,7 @@ import torch.nn.functional as F
 
 from vtkit.annotations import video_uid_problem
 from vtkit.errors import VtkitError, describe
-from vtkit.features import STORE_FILE, _write_packed, read_store_info, read_video_metadata
+from vtkit.features import STORE_FILE, read_store_info, read_video_metadata, write_packed, write_store_info
 from vtkit.io import read_json, write_json
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunk_of, chunks_to_seconds
 
@@ -502,7 +502,7 @@ def extract(videos: str | Path, out: str | Path, encoder, chunk_seconds: float =
                       "encoder": encoder.name, "source": "video", "source_path": str(path.resolve()),
                       "fingerprint": source, "extract": settings}
             if packed:
-                _write_packed(out, uid, features, record)
+                write_packed(out, uid, features, record)
             else:
                 _write_chunk_folder(out, uid, features, record)
             summary.extracted.append(uid)
@@ -514,10 +514,8 @@ def extract(videos: str | Path, out: str | Path, encoder, chunk_seconds: float =
                 raise
             summary.skipped[uid] = str(err)
     if packed:  # written last, by each rank: the last one to finish counts every video
-        count = sum(1 for p in out.glob("*.json") if p.name != STORE_FILE and p.with_suffix(".npy").is_file())
-        write_json(out / STORE_FILE, {"chunk_seconds": float(chunk_seconds), "feature_dim": int(encoder.feature_dim),
-                                      "encoder": encoder.name, "frames_per_chunk": int(frames_per_chunk),
-                                      "videos": count, "source": "video", "extract": settings})
+        write_store_info(out, float(chunk_seconds), int(encoder.feature_dim), encoder.name, int(frames_per_chunk),
+                         "video", extract=settings)
     return summary
 
 

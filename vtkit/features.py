@@ -313,7 +313,7 @@ def _read_packed(root: Path, uid: str, chunk_seconds: float | None, mmap: bool =
     return array
 
 
-def _write_packed(out: Path, uid: str, array: np.ndarray, meta: dict) -> None:
+def write_packed(out: Path, uid: str, array: np.ndarray, meta: dict) -> None:
     # The .npy goes first: metadata (with the fingerprint) marks a finished video.
     with atomic_open(out / f"{uid}.npy", "wb") as fh:
         np.save(fh, np.ascontiguousarray(array, dtype=np.float32), allow_pickle=False)
@@ -611,7 +611,7 @@ def pack_store(video_root: str | Path, out: str | Path, chunk_seconds: float = D
                         "num_chunks": int(array.shape[0]), "frames_per_chunk": frames_per_chunk or frames,
                         "encoder": encoder, "source": "chunks", "source_path": str(folder.resolve()),
                         "fingerprint": source}
-                _write_packed(out, uid, array, meta)
+                write_packed(out, uid, array, meta)
                 summary.feature_dim = int(array.shape[1])
                 summary.packed.append(uid)
             except VtkitError as err:
@@ -624,11 +624,17 @@ def pack_store(video_root: str | Path, out: str | Path, chunk_seconds: float = D
                 out.rmdir()
         raise
 
-    count = sum(1 for p in out.glob("*.json") if p.name != STORE_FILE and p.with_suffix(".npy").is_file())
-    write_json(out / STORE_FILE, {"chunk_seconds": chunk_seconds, "feature_dim": summary.feature_dim,
-                                  "encoder": encoder, "frames_per_chunk": frames_per_chunk,
-                                  "videos": count, "source": "chunks"})
+    write_store_info(out, chunk_seconds, summary.feature_dim, encoder, frames_per_chunk, "chunks")
     return summary
+
+
+def write_store_info(out: Path, chunk_seconds: float, feature_dim: int | None, encoder: str | None,
+                     frames_per_chunk: int | None, source: str, **extra) -> Path:
+    """A packed store's ``store.json``, counting the videos packed in ``out`` (written last, atomically)."""
+    count = sum(1 for p in out.glob("*.json") if p.name != STORE_FILE and p.with_suffix(".npy").is_file())
+    return write_json(out / STORE_FILE, {"chunk_seconds": chunk_seconds, "feature_dim": feature_dim,
+                                         "encoder": encoder, "frames_per_chunk": frames_per_chunk,
+                                         "videos": count, "source": source, **extra})
 
 
 def cli_pack(argv: list[str]) -> int:

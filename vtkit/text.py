@@ -177,7 +177,7 @@ class TextEmbeddingCache:
         """The cache of the text model in ``model_dir`` under ``cache_dir`` (memory only when None)."""
         return cls(Path(cache_dir) / text_model_key(model_dir) if cache_dir else None)
 
-    def lookup(self, texts: list[str], compute) -> "torch.Tensor":  # noqa: F821
+    def lookup(self, texts: list[str], compute):
         """``[K, H]`` vectors of ``texts`` (CPU), running ``compute(missing texts)`` only for the misses."""
         import torch
 
