@@ -286,3 +286,28 @@ def test_cli_extract_and_its_errors(media, tmp_path, capsys):
     assert main(["extract", str(tmp_path / "nothing"), str(tmp_path / "o3"), "--checkpoint", str(ckpt)]) == 2
     err = capsys.readouterr().err
     assert "videos not found" in err and len(err.strip().splitlines()) == 1
+
+
+def test_frames_of_a_store_made_by_extract_come_from_its_video_files(media, encoder, tmp_path):
+    from vtkit.extract import frame_source, read_frames
+    from vtkit.features import open_store
+
+    root, videos, ckpt = media
+    out = tmp_path / "features"
+    extract(videos, out, encoder, progress=False, checkpoint=str(ckpt))
+    path = videos / "cook25.mp4"
+    times = [0.1, 1.0, 2.5]
+    frames = read_frames(path, times)
+    decoded = np.array(decoded_times(path))
+    for frame, t in zip(frames, times):   # the frame shown at t: its level encodes its index (frame_pattern)
+        index = int(np.searchsorted(decoded, t, side="right") - 1)
+        assert frame.shape[2] == 3 and abs(frame.shape[0] - 61) <= 1 and abs(frame.shape[1] - 97) <= 1  # codec pads
+        assert abs(int(frame[40, 60, 1]) - ((index * 7) % 200 + 20)) <= 6
+    for store in (FeatureStore(out), open_store(out, cache_dir=tmp_path / "cache")):   # also through the cache
+        source = frame_source(store)
+        strip = source("cook25", 0.0, 3.0, 3)
+        assert len(strip) == 3 and all(f.shape == frames[0].shape for f in strip)
+    plain = tmp_path / "plain"
+    (plain / "v").mkdir(parents=True)
+    torch.save(torch.zeros(4), plain / "v" / "chunk_0.pt")
+    assert frame_source(FeatureStore(plain)) is None      # features without their videos: no frames

@@ -161,7 +161,9 @@ def test_explorer_shows_frame_strip_when_frames_are_given():
     # step 1: dp (0, 2) -> [0, 6) s, ground truth (0, 3) -> [0, 8) s
     assert asked == [("vid_a", 0.0, 6.0, 3), ("vid_a", 0.0, 8.0, 3)]
     assert isinstance(ex.strip, Figure) and sum(len(ax.images) for ax in ex.strip.axes) == 6
-    np.testing.assert_allclose(widgets.frame_times(0.0, 6.0, 3), [1.0, 3.0, 5.0])
+    from vtkit.timeline import frame_times
+
+    np.testing.assert_allclose(frame_times(0.0, 6.0, 3), [1.0, 3.0, 5.0])
     plain = widgets.explore(VIDEOS, FakeCompute(), interactive=True)
     assert plain.strip is None
 

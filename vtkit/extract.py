@@ -36,7 +36,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ from vtkit.annotations import video_uid_problem
 from vtkit.errors import VtkitError, describe
 from vtkit.features import STORE_FILE, read_store_info, read_video_metadata, write_packed, write_store_info
 from vtkit.io import read_json, write_json
-from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunk_of, chunks_to_seconds
+from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunk_of, chunks_to_seconds, frame_times
 
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".mpg", ".mpeg", ".ts")
 DEFAULT_FRAMES_PER_CHUNK = 4
@@ -188,6 +188,57 @@ def decode_chunks(path: str | Path, chunk_seconds: float = DEFAULT_CHUNK_SECONDS
 # ----------------------------------------------------------------------------------------------
 # encoders
 # ----------------------------------------------------------------------------------------------
+
+def read_frames(path: str | Path, times: Sequence[float]) -> list[np.ndarray]:
+    """Upright RGB frames ``[H, W, 3]`` uint8 of the video file, the last shown at or before each time (s,
+    from the first frame, as chunks count them). One pass from a seek before the first time."""
+    times = sorted(float(t) for t in times)
+    container, stream = _open_video(Path(path))
+    out: list[np.ndarray] = []
+    try:
+        start = getattr(stream, "start_time", None)
+        origin = float(start * stream.time_base) if start is not None and stream.time_base else 0.0
+        if times and times[0] > 1.0 and stream.time_base:
+            container.seek(int((times[0] - 1.0 + origin) / stream.time_base), stream=stream, backward=True)
+        last = None
+        for frame in container.decode(stream):
+            t = (frame.time or 0.0) - origin
+            while len(out) < len(times) and t > times[len(out)] and last is not None:
+                out.append(last)
+            if len(out) == len(times):
+                break
+            last = _upright(frame, getattr(frame, "rotation", 0) or 0)
+        while last is not None and len(out) < len(times):
+            out.append(last)
+    finally:
+        container.close()
+    return out
+
+
+def frame_source(store) -> Callable[[str, float, float, int], list[np.ndarray]] | None:
+    """``frames(video_uid, t0, t1, n)`` for a feature store made by ``vtkit extract`` (its records name each
+    video file; packed caches of such folders too), else None. Frames are at the middle of ``n`` equal parts."""
+    roots = [Path(store.root)] + ([Path(store.source)] if getattr(store, "source", None) else [])
+
+    def video_file(uid: str) -> Path | None:
+        for root in roots:
+            for record in (root / uid / RECORD_FILE, root / f"{uid}.json"):
+                if record.is_file():
+                    meta = read_json(record, "feature record")
+                    path = meta.get("source_path") if isinstance(meta, dict) else None
+                    if isinstance(path, str) and Path(path).is_file():
+                        return Path(path)
+        return None
+
+    if not any(video_file(uid) for uid in store.video_uids()[:1]):
+        return None
+
+    def frames(uid: str, t0: float, t1: float, n: int) -> list[np.ndarray]:
+        path = video_file(uid)
+        return read_frames(path, frame_times(t0, t1, n)) if path is not None else []
+
+    return frames
+
 
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()

@@ -252,6 +252,8 @@ FIGURE_CAPTIONS = {
     "03_similarity_distributions": "Val, trained model: similarity of matching against non-matching "
                                    "(step, chunk) pairs.",
     "03_trained_vs_untrained": "Val: the same distributions for the untrained backbone and the trained model.",
+    "03_frames": "Frames of the first step of the first val video: its predicted segment (top) and its "
+                 "ground truth (bottom), from the video files the features were extracted from.",
     "03_explorer": "Explorer, static view: the first val video's first steps, similarity over time, the ground "
                    "truth, the alignment and its top-k windows.",
     "04_recall_curves": "Val: R@1 and R@5 against the IoU threshold, per aligner.",
@@ -378,9 +380,11 @@ def _metrics_html(metrics: dict, params: dict) -> list[str]:
     if "dfs" in aligners and aligners["dfs"] == aligners.get("dp") and not dfs_limits:
         parts.append(_p("DFS and the DP are exact searches of the same objective, so their rows agree.", "note"))
     if metrics.get("dfs_over_budget_videos"):
+        names = metrics.get("dfs_fallback_videos") or []
+        listed = f" ({', '.join(str(n) for n in names[:20])}{', ...' if len(names) > 20 else ''})" if names else ""
         parts.append(_p(f"DFS went over its budget on {metrics['dfs_over_budget_videos']} of "
-                        f"{metrics.get('videos', '?')} videos; there the DP answer (the same optimum) stands in.",
-                        "note"))
+                        f"{metrics.get('videos', '?')} videos{listed}; there the DP answer (the same optimum) "
+                        "stands in.", "note"))
     if "dropdtw" in aligners:
         parts.append(_p("Drop-DTW with contiguous steps solves the DP's objective (drop cost = minus the "
                         "background), so its row equals dp's.", "note"))
@@ -483,7 +487,8 @@ def _training_html(training: dict | None, params: dict, metrics: dict) -> list[s
     return parts
 
 
-_RUN_KEYS = ("aligners", "by_level", "untrained_dp", "training", "queries", "videos", "dfs_over_budget_videos")
+_RUN_KEYS = ("aligners", "by_level", "untrained_dp", "training", "queries", "videos", "dfs_over_budget_videos",
+             "dfs_fallback_videos")
 
 
 def _run_html(metrics: dict) -> list[str]:

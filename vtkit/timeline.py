@@ -67,3 +67,8 @@ def iou(pred, gt):
     hull = np.maximum(p[..., 1], g[..., 1]) - np.minimum(p[..., 0], g[..., 0])
     out = np.divide(inter, hull, out=np.zeros(np.broadcast(inter, hull).shape), where=hull > 0)
     return float(out) if out.ndim == 0 else out
+
+
+def frame_times(t0: float, t1: float, n: int) -> np.ndarray:
+    """``n`` evenly spaced times of ``[t0, t1]``, each the middle of one of ``n`` equal parts (frame strips)."""
+    return t0 + (np.arange(n) + 0.5) * (t1 - t0) / max(n, 1)

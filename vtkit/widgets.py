@@ -30,7 +30,7 @@ from matplotlib.figure import Figure
 from vtkit import plots
 from vtkit.console import ENV_INTERACTIVE, running_interactively  # noqa: F401  (re-exported)
 from vtkit.errors import VtkitError
-from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds
+from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, frame_times
 
 Span = tuple[int, int]
 
@@ -202,11 +202,6 @@ def static_figure(cache: ExplorerCache, video_uid: str, aligner: str, background
         step_figure(cache, video_uid, k, aligner, background, background_value, compare, top_k,
                     ax=(axes[2 * k, 0], axes[2 * k + 1, 0]), context=context)
     return fig
-
-
-def frame_times(t0: float, t1: float, n: int) -> np.ndarray:
-    """The times ``frames(video_uid, t0, t1, n)`` is asked for: ``n`` evenly spaced chunk centres of ``[t0, t1]``."""
-    return t0 + (np.arange(n) + 0.5) * (t1 - t0) / max(n, 1)
 
 
 def frame_strip(frames: Callable, video_uid: str, pred_span: Span | None, gt_span: Span | None,
