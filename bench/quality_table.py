@@ -1,0 +1,37 @@
+"""One table of saved ``bench_quality.py --save`` results: the kit's row of each, side by side.
+
+    python bench/quality_table.py LABEL=RESULT.json [LABEL=RESULT.json ...]
+
+Ablations and before/after comparisons are each one ``bench_quality.py`` run with ``-p`` values;
+this prints their kit rows (R1@0.3 per level, percent) with the chance, oracle and probe rows of the
+first result, for the README (through ``bench/publish.py``).
+"""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vtkit.io import read_json  # noqa: E402
+
+LEVELS = ("steps", "substeps", "all")
+
+
+def main(argv: list[str]) -> int:
+    if not argv or any("=" not in a for a in argv):
+        print(__doc__, file=sys.stderr)
+        return 2
+    results = [(label, read_json(path, "benchmark result")) for label, path in (a.split("=", 1) for a in argv)]
+    first = results[0][1]
+    print(f"{first['videos']} videos ({first['chunks']} chunks), R1@0.3 in percent on the test videos")
+    print(f"{'':<44}" + "".join(f"{lvl:>10}" for lvl in LEVELS))
+    rows = [(name, first["rows"][name]) for name in ("chance", "oracle", "probe") if name in first["rows"]]
+    rows += [(f"kit: {label}" + (f" ({' '.join(r['params'])})" if r["params"] else ""),
+              next(v for k, v in r["rows"].items() if k.startswith("kit (")))
+             for label, r in results]
+    for name, row in rows:
+        print(f"{name[:44]:<44}" + "".join(f"{100 * row[lvl]['R1@0.3']:>10.2f}" for lvl in LEVELS))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
