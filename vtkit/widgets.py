@@ -39,6 +39,7 @@ VALUE_RANGES: dict[str, tuple[float, float, float, float]] = {
     "percentile": (0.0, 100.0, 1.0, 50.0),
     "constant": (-1.0, 1.0, 0.01, 0.0),
 }
+STATIC_CONTEXT = 30.0   # the static figure shows each step with this many seconds around it
 # x axis choices: label -> seconds of context around the step (None: the whole video)
 ZOOMS: dict[str, float | None] = {"whole video": None, "step ± 10 s": 10.0, "step ± 30 s": 30.0,
                                   "step ± 2 min": 120.0}
@@ -388,7 +389,7 @@ def explore(videos: Sequence, compute: "Callable[[str, str, str, float], Any] | 
 
     def draw_static() -> Figure:
         fig = static_figure(cache, _video_uid(videos[0]), aligners[0], background, value, static_steps, compare,
-                            top_k)
+                            top_k, context=STATIC_CONTEXT)
         if save_path is not None:
             plots.save_figure(fig, save_path)
         return fig
