@@ -16,6 +16,12 @@ from vtkit.io import read_json  # noqa: E402
 LEVELS = ("steps", "substeps", "all")
 
 
+def _short(param: str) -> str:
+    """``name=/long/path/file.json`` -> ``name=file.json``."""
+    name, _, value = param.partition("=")
+    return f"{name}={Path(value).name}" if "/" in value else param
+
+
 def main(argv: list[str]) -> int:
     if not argv or any("=" not in a for a in argv):
         print(__doc__, file=sys.stderr)
@@ -23,13 +29,14 @@ def main(argv: list[str]) -> int:
     results = [(label, read_json(path, "benchmark result")) for label, path in (a.split("=", 1) for a in argv)]
     first = results[0][1]
     print(f"{first['videos']} videos ({first['chunks']} chunks), R1@0.3 in percent on the test videos")
-    print(f"{'':<44}" + "".join(f"{lvl:>10}" for lvl in LEVELS))
     rows = [(name, first["rows"][name]) for name in ("chance", "oracle", "probe") if name in first["rows"]]
-    rows += [(f"kit: {label}" + (f" ({' '.join(r['params'])})" if r["params"] else ""),
+    rows += [(f"kit: {label}" + (f" ({' '.join(_short(x) for x in r['params'])})" if r["params"] else ""),
               next(v for k, v in r["rows"].items() if k.startswith("kit (")))
              for label, r in results]
+    width = max(len(name) for name, _ in rows) + 2
+    print(f"{'':<{width}}" + "".join(f"{lvl:>10}" for lvl in LEVELS))
     for name, row in rows:
-        print(f"{name[:44]:<44}" + "".join(f"{100 * row[lvl]['R1@0.3']:>10.2f}" for lvl in LEVELS))
+        print(f"{name:<{width}}" + "".join(f"{100 * row[lvl]['R1@0.3']:>10.2f}" for lvl in LEVELS))
     return 0
 
 
