@@ -190,10 +190,13 @@ def run_timings(out: Path) -> dict:
                 total = float(row["seconds"])
                 timings["epochs"].append(round(total - previous, 3))
                 previous = total
-    for name in ("metrics.json", "data_summary.json", "timings.json"):
+    for name in ("metrics.json", "data_summary.json"):
         if (out / name).is_file():
             found = _seconds_fields(read_json(out / name))
             timings["reported"].update({f"{name}:{k}": v for k, v in found.items()})
+    if (out / "timings.json").is_file():   # evaluation: seconds of the similarities and of each aligner
+        for model, phases in read_json(out / "timings.json", "timings").items():
+            timings["reported"].update({f"evaluation {model} {phase}_s": v for phase, v in phases.items()})
     return timings
 
 
