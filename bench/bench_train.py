@@ -76,7 +76,7 @@ def main() -> None:
     print(f"speed-up from the cache: {rows[0]['pairs_per_second'] / rows[1]['pairs_per_second']:.1f}x "
           "(wall s without cache: 1 epoch of 3 steps)")
     print(f"parameters: {cached['params'][0]:,} trainable / {cached['params'][1]:,} total")
-    print(f"val quality, untrained -> best epoch {cached['best']['epoch']}: "
+    print(f"selection-split quality (held-out train videos), untrained -> best epoch {cached['best']['epoch']}: "
           + ", ".join(f"{k} {cached['untrained'][k]:.3f} -> {cached['best'][k]:.3f}"
                       for k in ("heldout_t2v_R1", "heldout_R1@0.3")))
 
