@@ -44,6 +44,7 @@ KERNEL_NAME = "python3"
 KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]  # keeps the kernel's start-up notices off the terminal
 NOTEBOOK_PATTERN = "[0-9][0-9]_*.ipynb"
 SWEEP_METRIC = "R1@0.3"
+SELECTION_COLUMN = "training/best_metric"   # the selection split's R1@0.3 at the best epoch
 VERSIONED_PACKAGES = ("vtkit", "torch", "transformers", "numpy", "papermill")
 RUN_FORMAT = 1
 RUN_TOOL = "vtkit"  # the marker of the kit's own run.json
@@ -578,12 +579,19 @@ def write_sweep_plot(path: Path, points: list[SweepPoint], metric: str = SWEEP_M
         frame = pd.DataFrame(data)
         sns.barplot(data=frame, x="point", y=metric, hue="aligner", errorbar=None, ax=ax,
                     palette=aligner_colors(frame["aligner"].unique()))
-        ax.set_ylabel(f"{metric} (%)")
-        ax.tick_params(axis="x", labelrotation=30)
+        ax.set_ylabel(f"{metric} on val (%)")
+        ax.set_xlabel("")
+        for label in ax.get_xticklabels():
+            label.set_rotation(20)
+            label.set_horizontalalignment("right")
+        if ax.get_legend() is not None:   # below the bars, not over them
+            handles, labels = ax.get_legend_handles_labels()
+            ax.get_legend().remove()
+            fig.legend(handles, labels, loc="outside lower center", ncols=len(labels))
     else:
         ax.text(0.5, 0.5, f"no {metric} from any point", ha="center", va="center")
         ax.set_axis_off()
-    ax.set_title(f"sweep: {metric} per grid point")
+    ax.set_title(f"sweep: {metric} on val per grid point (choose by the selection split, sweep.csv)")
     return save_figure(fig, path)
 
 
@@ -621,8 +629,13 @@ def run_sweep(grid: dict[str, list[Any]], base: dict[str, Any], out_dir: str | P
     write_sweep_csv(out_dir / "sweep.csv", rows)
     write_sweep_plot(out_dir / "sweep.png", points)
     if echo:
-        metric_cols = [c for c in dict.fromkeys(k for r in rows for k in r) if c.endswith(f"/{SWEEP_METRIC}")]
-        print(_text_table(rows, [*grid, "status", *metric_cols]))
+        seen = list(dict.fromkeys(k for r in rows for k in r))
+        metric_cols = [c for c in seen if c.endswith(f"/{SWEEP_METRIC}") and not c.startswith("by_level/")]
+        chosen = [c for c in (SELECTION_COLUMN,) if c in seen]   # what a choice between points may use
+        print(_text_table(rows, [*grid, "status", *chosen, *metric_cols]))
+        if chosen:
+            print(f"choose between points by {SELECTION_COLUMN} (the selection split); the other columns are "
+                  "the reported split")
     return points
 
 
