@@ -93,11 +93,17 @@ def fell_back(result: Alignment, settings: AlignSettings) -> bool:
     return result.aligner != settings.aligner
 
 
-def step_spans(video: Video, sims_entry, settings: AlignSettings) -> list[list[tuple[int, int]]]:
-    """Each step's ranked chunk spans (video chunk indices) under ``settings`` (substeps are not aligned)."""
+def _ranked_steps(sims_entry, settings: AlignSettings) -> tuple[list[list[tuple[int, int]]], Alignment]:
+    """``(each step's ranked chunk spans in video chunk indices, the alignment)``; a DFS over budget falls back."""
     S_steps, _, offset = sims_entry
     result = align_steps(S_steps, settings.relaxed(*S_steps.shape, own_bounds=True), dfs_fallback=True)
-    return [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)] for k in range(len(video.steps))]
+    ranked = [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)] for k in range(len(S_steps))]
+    return ranked, result
+
+
+def step_spans(video: Video, sims_entry, settings: AlignSettings) -> list[list[tuple[int, int]]]:
+    """Each step's ranked chunk spans (video chunk indices) under ``settings`` (substeps are not aligned)."""
+    return _ranked_steps(sims_entry, settings)[0]
 
 
 # --------------------------------------------------------------------------- queries in seconds
@@ -217,20 +223,14 @@ def select_substep_mode(videos, S_steps: dict, S_substeps: dict, settings: Align
     ``metric`` on substep queries (ties: the default ``"parent"``) and, per mode,
     :func:`vtkit.metrics.score` on those substep queries.
     """
+    videos = [v for v in videos if v.substeps]
     queries = [q for v in videos for q in v.substeps]
     if not queries:
         return DEFAULT_SUBSTEP_MODE, {}
-    results = {}
-    for mode in SUBSTEP_MODES:
-        preds = {}
-        for v in videos:
-            if not v.substeps:
-                continue
-            windows, _ = predict_queries(v, S_steps[v.video_uid], S_substeps[v.video_uid], settings,
-                                         substep_mode=mode, chunk_seconds=chunk_seconds,
-                                         chunk_offset=(offsets or {}).get(v.video_uid, 0), dfs_fallback=True)
-            preds.update({(v.video_uid, v.annotation_uid, i): w for i, w in windows.items()})
-        results[mode] = score(preds, queries, breakdown=False)
+    sims = {v.video_uid: (S_steps[v.video_uid], S_substeps[v.video_uid], (offsets or {}).get(v.video_uid, 0))
+            for v in videos}
+    results = {mode: score(split_windows(videos, sims, settings or AlignSettings(), mode, chunk_seconds)[0],
+                           queries, breakdown=False) for mode in SUBSTEP_MODES}
     chosen = max(SUBSTEP_MODES, key=lambda m: (results[m][metric], m == DEFAULT_SUBSTEP_MODE))
     return chosen, results
 
@@ -263,6 +263,23 @@ def resolve_substep_mode(mode: str) -> str:
     return DEFAULT_SUBSTEP_MODE if mode == "best" else mode
 
 
+def split_windows(videos, sims: dict, settings: AlignSettings, substep_mode: str,
+                  chunk_seconds: float = DEFAULT_CHUNK_SECONDS) -> tuple[dict, list[str]]:
+    """``({query key: windows}, videos where the DFS fell back)`` for the ``videos`` that have similarities
+    (``sims``: uid -> ``(S_steps, S_substeps, offset)``, as :func:`similarities` returns)."""
+    out, fallbacks = {}, []
+    for video in videos:
+        if video.video_uid not in sims:
+            continue
+        S_steps, S_subs, offset = sims[video.video_uid]
+        windows, fell = predict_queries(video, S_steps, S_subs, settings, substep_mode=substep_mode,
+                                        chunk_seconds=chunk_seconds, chunk_offset=offset, dfs_fallback=True)
+        if fell:
+            fallbacks.append(video.video_uid)
+        out.update({q.key: windows[q.query_idx] for q in video.queries})
+    return out, fallbacks
+
+
 def predict_split(model, annotations: Annotations, store, cfg: Config, aligners: Iterable[str] = REPORT_ALIGNERS,
                   skip_missing: bool = False, progress: bool = True) -> SplitPredictions:
     """Similarities once per video, then every aligner; keys are ``(clip_uid, annotation_uid, query_idx)``."""
@@ -273,7 +290,7 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
     progress = progress and interactive_output()
     aligners = list(aligners)
     settings = AlignSettings.from_config(cfg)
-    out = {a: {} for a in aligners}
+    out = {}
     videos = [v for v in annotations.videos if v.queries]
     skipped = {uid: "no features" for uid in require_features(videos, store, skip_missing)}
     sims, fallbacks = {}, []
@@ -285,17 +302,8 @@ def predict_split(model, annotations: Annotations, store, cfg: Config, aligners:
     mode = resolve_substep_mode(cfg.substep_mode)
     for aligner in aligners:
         clock = time.perf_counter()
-        for video in videos:
-            if video.video_uid not in sims:
-                continue
-            S_steps, S_subs, offset = sims[video.video_uid]
-            windows, fell = predict_queries(video, S_steps, S_subs, settings.replace(aligner=aligner),
-                                            substep_mode=mode, chunk_seconds=cfg.chunk_seconds, chunk_offset=offset,
-                                            dfs_fallback=True)
-            if fell:
-                fallbacks.append(video.video_uid)
-            for q in video.queries:
-                out[aligner][q.key] = windows[q.query_idx]
+        out[aligner], fell = split_windows(videos, sims, settings.replace(aligner=aligner), mode, cfg.chunk_seconds)
+        fallbacks += fell
         seconds[aligner] = round(time.perf_counter() - clock, 3)
     return SplitPredictions(out, sims, skipped, fallbacks, mode, seconds)
 
@@ -350,9 +358,7 @@ def explorer_callback(annotations: Annotations, sims: dict, cfg: Config):
         video = annotations.video(video_uid)
         settings = base.replace(aligner=aligner, background=background, background_value=background_value)
         S_steps, _, offset = sims[video_uid]
-        result = align_steps(S_steps, settings.relaxed(*S_steps.shape, own_bounds=True), dfs_fallback=True)
-        ranked = [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)]
-                  for k in range(len(video.steps))]
+        ranked, result = _ranked_steps(sims[video_uid], settings)
         return {"S": S_steps, "gt_spans": [q.chunk_span(cfg.chunk_seconds) for q in video.steps],
                 "segments": {aligner: [spans[0] for spans in ranked]}, "topk": ranked,
                 "fallback": {aligner: result.aligner != aligner},

@@ -59,7 +59,8 @@ from vtkit.io import atomic_open
 from vtkit.loss import ClipLoss, InfoNCELoss
 from vtkit.metrics import score
 from vtkit.model import DualEncoder, count_parameters
-from vtkit.predict import predict_split
+from vtkit.align import AlignSettings
+from vtkit.predict import SUBSTEP_MODES, predict_split, resolve_substep_mode, split_windows
 
 EVAL_COLUMNS = ("heldout_loss", "heldout_t2v_R1", "heldout_R1@0.3", "heldout_step_R1@0.3", "heldout_substep_R1@0.3")
 HISTORY_COLUMNS = ("epoch", "step", "lr", "train_loss", *EVAL_COLUMNS, "seconds")
@@ -249,42 +250,23 @@ def selection_split(train_ann, cfg: Config):
 def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     """What the selection split chooses after training: the substep mode (``substep_mode="best"``) and the
     background percentile (``select_background``), by R1@0.3 over its queries with the best weights."""
-    from vtkit.predict import SUBSTEP_MODES, resolve_substep_mode
-
-    videos = sel_ann.subset([v.video_uid for v in sel_ann.videos if v.video_uid in sel_features and v.queries])
-    choices = {"substep_mode": resolve_substep_mode(cfg.substep_mode), "background_value": cfg.background_value}
-    if not videos.videos:
-        return {**choices, "table": {}}
-    preds = predict_split(model, videos, sel_features, cfg, aligners=[], skip_missing=True, progress=False)
-    queries = videos.queries()
-    modes = SUBSTEP_MODES if cfg.substep_mode == "best" and any(v.substeps for v in videos.videos) else \
-        (choices["substep_mode"],)
-    values = BACKGROUND_CHOICES if cfg.select_background and cfg.background == "percentile" else \
-        (cfg.background_value,)
-    table = {}
-    for mode in modes:
-        for value in values:
-            trial = cfg.replace(substep_mode=mode, background_value=value, aligner="dp")
-            table[f"{mode}/{value:g}"] = score(_predict_cached(preds, videos, trial), queries, thresholds=(0.3,),
-                                               ks=(1,), breakdown=False)["R1@0.3"]
-    best = max(table, key=lambda k: (table[k], k.split("/")[0] == choices["substep_mode"],
-                                     float(k.split("/")[1]) == cfg.background_value))
-    mode, value = best.split("/")
-    return {"substep_mode": mode, "background_value": float(value), "table": table}
-
-
-def _predict_cached(preds, videos, cfg: Config) -> dict:
-    """Windows of every query of ``videos`` from similarities already computed (``preds.similarities``)."""
-    from vtkit.align import AlignSettings
-    from vtkit.predict import predict_queries
-
-    settings, out = AlignSettings.from_config(cfg), {}
-    for video in videos.videos:
-        S_steps, S_subs, offset = preds.similarities[video.video_uid]
-        windows, _ = predict_queries(video, S_steps, S_subs, settings, substep_mode=cfg.substep_mode,
-                                     chunk_seconds=cfg.chunk_seconds, chunk_offset=offset, dfs_fallback=True)
-        out.update({q.key: windows[q.query_idx] for q in video.queries})
-    return out
+    videos = [v for v in sel_ann.videos if v.video_uid in sel_features and v.queries]
+    mode, value = resolve_substep_mode(cfg.substep_mode), cfg.background_value
+    if not videos:
+        return {"substep_mode": mode, "background_value": value, "table": {}}
+    sims = predict_split(model, sel_ann.subset([v.video_uid for v in videos]), sel_features, cfg, aligners=[],
+                         skip_missing=True, progress=False).similarities
+    modes = SUBSTEP_MODES if cfg.substep_mode == "best" and any(v.substeps for v in videos) else (mode,)
+    values = BACKGROUND_CHOICES if cfg.select_background and cfg.background == "percentile" else (value,)
+    queries = [q for v in videos for q in v.queries]
+    base = AlignSettings.from_config(cfg).replace(aligner="dp")
+    scores = {(m, b): score(split_windows(videos, sims, base.replace(background_value=b), m, cfg.chunk_seconds)[0],
+                            queries, thresholds=(0.3,), ks=(1,), breakdown=False)["R1@0.3"]
+              for m in modes for b in values}
+    # ties keep the parameters' own mode and background
+    best_mode, best_value = max(scores, key=lambda k: (scores[k], k[0] == mode, k[1] == value))
+    return {"substep_mode": best_mode, "background_value": float(best_value),
+            "table": {f"{m}/{b:g}": r for (m, b), r in scores.items()}}
 
 
 def write_history(path: Path, history: list[dict]) -> None:
