@@ -30,6 +30,7 @@ LOCAL_RANK.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -63,9 +64,7 @@ CLIP_STD = (0.26862954 * 255, 0.26130258 * 255, 0.27577711 * 255)
 
 def sample_times(chunk: int, chunk_seconds: float, frames: int) -> list[float]:
     """Times (seconds) of the frames of ``chunk``: the middle of each of ``frames`` equal parts."""
-    start, end = chunks_to_seconds(chunk, chunk, chunk_seconds)
-    step = (end - start) / frames
-    return [start + (j + 0.5) * step for j in range(frames)]
+    return frame_times(*chunks_to_seconds(chunk, chunk, chunk_seconds), frames).tolist()
 
 
 def kept_chunks(duration: float, chunk_seconds: float) -> int:
@@ -220,6 +219,7 @@ def frame_source(store) -> Callable[[str, float, float, int], list[np.ndarray]] 
     video file; packed caches of such folders too), else None. Frames are at the middle of ``n`` equal parts."""
     roots = [Path(store.root)] + ([Path(store.source)] if getattr(store, "source", None) else [])
 
+    @functools.lru_cache(maxsize=None)
     def video_file(uid: str) -> Path | None:
         for root in roots:
             for record in (root / uid / RECORD_FILE, root / f"{uid}.json"):
@@ -230,7 +230,8 @@ def frame_source(store) -> Callable[[str, float, float, int], list[np.ndarray]] 
                         return Path(path)
         return None
 
-    if not any(video_file(uid) for uid in store.video_uids()[:1]):
+    uids = store.video_uids()
+    if not uids or video_file(uids[0]) is None:
         return None
 
     def frames(uid: str, t0: float, t1: float, n: int) -> list[np.ndarray]:
@@ -341,7 +342,6 @@ def encoder_settings(encoder, chunk_seconds: float, frames_per_chunk: int) -> di
 @dataclass
 class VideoTiming:
     chunks: int = 0
-    duration: float = 0.0      # seconds of video covered by the kept chunks' last frame
     decode_s: float = 0.0      # decoding, frame selection, resize and crop
     encode_s: float = 0.0      # the encoder's forward passes
 
@@ -363,10 +363,9 @@ def extract_video(path: str | Path, encoder, chunk_seconds: float = DEFAULT_CHUN
 
     chunks = decode_chunks(path, chunk_seconds, frames_per_chunk, encoder.resolution)
     start = time.perf_counter()
-    for _, times, frames in chunks:
+    for _, _, frames in chunks:
         clips.append(frames)
         timing.chunks += 1
-        timing.duration = times[-1]
         timing.decode_s += time.perf_counter() - start
         if len(clips) == batch_size:
             flush()

@@ -403,7 +403,7 @@ class FeatureStore:
     """
 
     def __init__(self, root: str | Path, store: str = "auto", chunk_seconds: float | None = None,
-                 cache: bool = False):
+                 cache: bool = False, source: Path | None = None, videos: Iterable[str] | None = None):
         self.root = Path(root)
         if not self.root.is_dir():
             raise VtkitError("feature folder not found", path=self.root)
@@ -421,8 +421,8 @@ class FeatureStore:
         self._cache: dict[str, np.ndarray] = {}
         self._dim: int | None = self.info.get("feature_dim")
         self._uids: list[str] | None = None
-        self.source: Path | None = None          # the per-chunk folder this packed cache mirrors (open_store)
-        self._allowed: set[str] | None = None    # the videos of that folder (stale cache entries stay hidden)
+        self.source = source       # the per-chunk folder this packed cache mirrors (open_store)
+        self._allowed = None if videos is None else set(videos)   # its videos: stale cache entries stay hidden
 
     def __repr__(self) -> str:
         return (f"FeatureStore({str(self.root)!r}, kind={self.kind!r}, chunk_seconds={self.chunk_seconds}, "
@@ -505,18 +505,16 @@ def open_store(root: str | Path, store: str = "auto", chunk_seconds: float | Non
     source, keyed by its absolute path; a video is repacked only when its files change), so later reads
     and later runs are memory-mapped arrays; packed stores are used as they are. ``videos``: the uids
     to pack (default all); the others are left out of the cache."""
-    source = FeatureStore(root, store, chunk_seconds)
+    source = FeatureStore(root, store, chunk_seconds, cache=cache)
     if source.kind != "chunks" or not cache_dir:
-        return FeatureStore(root, source.kind, chunk_seconds, cache=cache)
+        return source
     folder = Path(root).resolve()
     seconds = float(chunk_seconds if chunk_seconds is not None else DEFAULT_CHUNK_SECONDS)
     key = hashlib.sha1(str(folder).encode()).hexdigest()[:12]
     target = Path(cache_dir) / f"{folder.name[:40]}-{key}-{seconds:g}s"
     wanted = [uid for uid in (videos if videos is not None else source.video_uids()) if uid in source]
     pack_store(folder, target, seconds, videos=wanted, progress=progress)
-    packed = FeatureStore(target, "packed", chunk_seconds, cache=cache)
-    packed.source, packed._allowed = folder, set(source.video_uids())
-    return packed
+    return FeatureStore(target, "packed", chunk_seconds, cache=cache, source=folder, videos=source.video_uids())
 
 
 def require_features(videos, store, skip_missing: bool = False) -> list[str]:

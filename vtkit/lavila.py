@@ -139,13 +139,18 @@ def is_lavila_checkpoint(path: str | Path) -> bool:
         state, _ = read_lavila_checkpoint(path)
     except VtkitError:
         return False
+    return is_lavila_state(state)
+
+
+def is_lavila_state(state: dict) -> bool:
+    """Whether a read state dict holds a LaViLa text tower with its projection."""
     return "text_projection" in state and _text_kind_from_keys(state) is not None
 
 
 def _family(state: dict, args: dict | None, path) -> tuple[str, str, str]:
     """``(family, text kind, visual style)``; ``args.model`` when given, else read from the keys."""
     kind = _text_kind_from_keys(state)
-    if kind is None or "text_projection" not in state:
+    if not is_lavila_state(state):
         raise VtkitError("not a LaViLa dual encoder: no text tower (token_embedding.* or textual.*) with "
                          "text_projection", path=path, field="state_dict")
     if args and args.get("model"):

@@ -56,15 +56,23 @@ def resolve_text_model(name: str = DEFAULT_TEXT_MODEL) -> Path:
 
 
 def _resolve_lavila(path: Path) -> Path:
-    from vtkit.lavila import is_lavila_checkpoint, read_lavila_checkpoint
-
     if not path.is_file():
         raise VtkitError("LaViLa checkpoint not found", path=path, field="text_model")
-    if not is_lavila_checkpoint(path):
-        read_lavila_checkpoint(path)   # raises why it cannot be read (refused, damaged)
+    stat = path.stat()
+    _check_lavila(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+    return path
+
+
+@functools.lru_cache(maxsize=None)
+def _check_lavila(path: str, size: int, mtime_ns: int) -> None:
+    """Read a checkpoint once per file version and process (it is large): refused, damaged or not a
+    LaViLa dual encoder is one line."""
+    from vtkit.lavila import is_lavila_state, read_lavila_checkpoint
+
+    state, _ = read_lavila_checkpoint(path)   # raises why it cannot be read (refused, damaged)
+    if not is_lavila_state(state):
         raise VtkitError("not a LaViLa dual-encoder checkpoint (no text tower with text_projection)", path=path,
                          field="text_model")
-    return path
 
 
 def load_lavila_text(name: str):
