@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 import platform
 import re
 import struct
@@ -29,13 +30,27 @@ METRICS_FILE = "metrics.json"
 # --------------------------------------------------------------------------- records
 
 
-def training_summary(result, untrained: Mapping[str, float], trained: Mapping[str, float]) -> dict:
+COMPARED = ("heldout_t2v_R1", "heldout_R1@0.3", "heldout_step_R1@0.3", "heldout_substep_R1@0.3")
+
+
+def selection_before_after(result) -> tuple[dict, dict]:
+    """The selection split's metrics of the untrained model (epoch 0) and of the best epoch."""
+    rows = {row["epoch"]: row for row in result.history}
+
+    def value(v):   # not measured (NaN) is null in JSON
+        return None if v is None or (isinstance(v, float) and not math.isfinite(v)) else float(v)
+
+    return tuple({k: value(rows[epoch].get(k)) for k in COMPARED} for epoch in (0, result.best_epoch))
+
+
+def training_summary(result) -> dict:
     """The ``training.json`` record of a :class:`vtkit.train.TrainResult`."""
     params = {"trainable": result.trainable_params, "total": result.total_params}
+    untrained, trained = selection_before_after(result)
     return {"metric": result.metric, "best_metric": result.best_metric, "best_epoch": result.best_epoch,
             "epochs": result.epochs_run, "stopped_early": result.stopped_early, "seconds": round(result.seconds, 2),
             "params": params, "pairs_per_second": round(result.pairs_per_second, 1),
-            "untrained": dict(untrained), "trained": dict(trained),
+            "untrained": untrained, "trained": trained,
             "chosen_by": result.chosen_by, "choices": dict(result.choices), "selection_table": dict(result.selection_table),
             "timings": dict(result.timings)}
 

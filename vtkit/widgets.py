@@ -147,11 +147,6 @@ class ExplorerCache:
                         fallbacks |= {a} & data.fallbacks
         return {a: out[a] for a in aligners if a in out}, {a for a in fallbacks if a in aligners}
 
-    def segments(self, video_uid: str, aligners: Sequence[str], background: str,
-                 background_value: float) -> dict[str, list[Span | None]]:
-        """Segments of every aligner in ``aligners``."""
-        return self.shown(video_uid, aligners, background, background_value)[0]
-
 
 def _shown(aligner: str, compare: Sequence[str]) -> list[str]:
     return list(dict.fromkeys([aligner, *compare]))
