@@ -15,17 +15,22 @@ What is written (``out_dir`` is replaced as a whole, atomically):
 - ``README.md``: the statistics of what was generated.
 
 Videos are sampled from a small hand-written vocabulary of household tasks (ordered steps, some
-optional, some repeated, some with substeps). A chunk's feature is the step's text embedding
-(default text encoder, rounded to 4 decimals) sent through a fixed hidden random map
-``tanh(gain * W e + b)`` into a 256-d space, plus a per-video offset, AR(1) drift across chunks
-and per-chunk noise; chunks outside every step carry a background vector instead. A linear map
-learned on train videos recovers the steps on val videos; an untrained projection does not.
+optional, some repeated, some with substeps). What a chunk shows is not worded like its query:
+each step instance has a meaning that mixes the text embedding (default text encoder, rounded to
+4 decimals) of a paraphrase of its description (content words only, some dropped, shuffled), the
+embedding of its group name (shared by all steps of the group) and a random direction of its own;
+inside a substep the substep's meaning is mixed in. Chunks outside every step show idle activity
+(a shared idle meaning plus one per video). The meaning goes through a fixed hidden random map
+``tanh(gain * W m + b)`` into a 256-d space, plus a per-video offset, AR(1) drift across chunks
+and per-chunk noise. A linear map learned on train videos recovers the steps on val videos; an
+untrained projection does not.
 """
 from __future__ import annotations
 
 import functools
 import math
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -64,7 +69,12 @@ VIDEO_OFFSET_STD = 0.4
 DRIFT_STD = 0.5
 DRIFT_RHO = 0.95
 CHUNK_NOISE_STD = 0.9
-SUBSTEP_MIX = 0.35               # weight of the substep embedding inside a substep
+SUBSTEP_MIX = 0.45               # weight of the substep's meaning inside a substep
+PARAPHRASE_DROP = 0.2            # chance to drop each content word of a description in its paraphrase
+GROUP_WEIGHT = 0.4               # weight of the group name's embedding in a step's meaning
+INSTANCE_WEIGHT = 0.3            # weight of a step instance's own random direction
+IDLE_VIDEO_WEIGHT = 0.6          # weight of the per-video part of the idle meaning
+STOPWORDS = frozenset("a an the and or of to in on into onto from with for at by it its some".split())
 
 # Vocabulary: one task per goal. A step line is "group|description|substep;substep;...";
 # a leading "?" marks an optional step, "*" a step that tends to be repeated.
@@ -421,7 +431,7 @@ class HiddenMap:
     """The fixed map from text space (384-d) to feature space (256-d)."""
     weight: np.ndarray        # [256, 384], orthonormal rows
     bias: np.ndarray          # [256]
-    background: np.ndarray    # [384], unit vector standing for "no step"
+    background: np.ndarray    # [384], unit vector: the idle meaning all videos share
 
     @classmethod
     def from_rng(cls, rng: np.random.Generator, text_dim: int = TEXT_DIM, dim: int = FEATURE_DIM) -> "HiddenMap":
@@ -433,38 +443,64 @@ class HiddenMap:
         return np.tanh(GAIN * content @ self.weight.T + self.bias)
 
 
-def chunk_content(video: dict, n_chunks: int, emb: dict[str, np.ndarray],
+def paraphrase(description: str, rng: np.random.Generator) -> str:
+    """Another wording of ``description``: its content words, each dropped with :data:`PARAPHRASE_DROP`
+    (at least one kept), in shuffled order."""
+    words = [w for w in re.findall(r"[a-z]+", description.lower()) if w not in STOPWORDS] or [description]
+    kept = [w for w in words if rng.random() >= PARAPHRASE_DROP] or words[:1]
+    return " ".join(kept[i] for i in rng.permutation(len(kept)))
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / np.linalg.norm(v)
+
+
+def _group(category: str) -> str:
+    return category.split(":", 1)[0]
+
+
+def video_meanings(video: dict, rng: np.random.Generator) -> tuple[list[str], list[tuple[str, str, np.ndarray]]]:
+    """``(texts to embed, one (paraphrase, group, own direction) per step and substep in annotation order)``."""
+    out = []
+    for step in video["segments"]:
+        for seg in [step, *step.get("segments", [])]:
+            own = _unit(rng.standard_normal(TEXT_DIM))
+            out.append((paraphrase(seg["step_description"], rng), _group(seg["step_category"]), own))
+    return sorted({t for p, g, _ in out for t in (p, g)}), out
+
+
+def chunk_content(video: dict, n_chunks: int, meanings: list[np.ndarray], idle: np.ndarray,
                   chunk_seconds: float = DEFAULT_CHUNK_SECONDS) -> tuple[np.ndarray, np.ndarray]:
-    """Per chunk: the text-space content vector ``[N, 384]`` and the index of the step it shows
-    (``-1`` for background). A chunk belongs to the step holding its centre (the later one where
-    two overlap); inside a substep the substep's embedding is mixed in."""
+    """Per chunk: the meaning it shows ``[N, 384]`` (unit vectors) and the index of its step (``-1`` for
+    idle background). ``meanings`` follow the steps and substeps in annotation order (a step, then its
+    substeps). A chunk belongs to the step holding its centre (the later one where two overlap); inside
+    a substep the substep's meaning is mixed in."""
     label = np.full(n_chunks, -1)
-    sub_of = [None] * n_chunks
+    sub_of = np.full(n_chunks, -1)
     starts, ends = chunks_to_seconds(np.arange(n_chunks), np.arange(n_chunks), chunk_seconds)
     centres = (starts + ends) / 2
+    row, step_row = 0, []
     for k, step in enumerate(video["segments"]):
+        step_row.append(row)
         inside = (centres >= step["start_time"]) & (centres < step["end_time"])
         label[inside] = k
-        for sub in step.get("segments", []):
-            for i in np.flatnonzero(inside & (centres >= sub["start_time"]) & (centres < sub["end_time"])):
-                sub_of[i] = sub["step_description"]
-    content = np.zeros((n_chunks, next(iter(emb.values())).shape[0]))
-    for i in range(n_chunks):
-        if label[i] < 0:
-            continue
-        c = emb[video["segments"][label[i]]["step_description"]]
-        if sub_of[i] is not None:
-            c = (1 - SUBSTEP_MIX) * c + SUBSTEP_MIX * emb[sub_of[i]]
-        content[i] = c / np.linalg.norm(c)
+        sub_of[inside] = -1
+        for j, sub in enumerate(step.get("segments", [])):
+            sub_of[inside & (centres >= sub["start_time"]) & (centres < sub["end_time"])] = row + 1 + j
+        row += 1 + len(step.get("segments", []))
+    content = np.tile(idle, (n_chunks, 1))
+    for i in np.flatnonzero(label >= 0):
+        c = meanings[step_row[label[i]]]
+        if sub_of[i] >= 0:
+            c = (1 - SUBSTEP_MIX) * c + SUBSTEP_MIX * meanings[sub_of[i]]
+        content[i] = _unit(c)
     return content, label
 
 
-def video_features(content: np.ndarray, label: np.ndarray, hidden: HiddenMap,
-                   rng: np.random.Generator) -> np.ndarray:
-    """float32 ``[N, 256]``: hidden map of the content (background where ``label < 0``) plus a
-    per-video offset, AR(1) drift across chunks and per-chunk noise."""
-    n, d = len(label), hidden.weight.shape[0]
-    content = np.where((label < 0)[:, None], hidden.background[None, :], content)
+def video_features(content: np.ndarray, hidden: HiddenMap, rng: np.random.Generator) -> np.ndarray:
+    """float32 ``[N, 256]``: hidden map of the content plus a per-video offset, AR(1) drift across chunks
+    and per-chunk noise."""
+    n, d = len(content), hidden.weight.shape[0]
     signal = hidden(content)
     drift = np.zeros((n, d))
     state = rng.standard_normal(d)
@@ -560,10 +596,13 @@ def _readme(summary: dict, rows: list[dict], argv: str) -> str:
         "| `goalstep_test_format.json` | the val videos in the test-split format (descriptions, segment counts, no times) |",
         "",
         "Each video follows one household task from a small hand-written vocabulary (ordered steps, some",
-        "optional, some repeated, some with substeps, a few unrelated interruptions). A chunk's feature is",
-        f"the step's text embedding ({DEFAULT_TEXT_MODEL}) sent through a fixed hidden random map into a",
-        "256-d space (`tanh` of a random projection), plus a per-video offset, slow AR(1) drift and",
-        "per-chunk noise; chunks outside every step carry a background vector. The text and video",
+        "optional, some repeated, some with substeps, a few unrelated interruptions). What a chunk shows",
+        "is not worded like its query: a step instance's meaning mixes the text embedding",
+        f"({DEFAULT_TEXT_MODEL}) of a paraphrase of its description (content words, some dropped,",
+        "shuffled), the embedding of its group name and a random direction of its own; a substep mixes",
+        "its own meaning into its step's; chunks outside every step show idle activity (shared plus per",
+        "video). A fixed hidden random map (`tanh` of a random projection) sends the meaning into a",
+        "256-d space, plus a per-video offset, slow AR(1) drift and per-chunk noise. The text and video",
         "spaces differ, so the alignment has to be learned.",
         "",
         "## Statistics",
@@ -643,17 +682,24 @@ def generate_samples(out_dir: str | Path, seed: int = 0, n_train: int = 8, n_val
         durations.append(duration)
 
     texts = sorted({q["step_description"] for v in videos for s in v["segments"] for q in [s, *s["segments"]]})
-    emb = dict(zip(texts, encode_texts(texts, text_model)))
+    meaning_rng = np.random.default_rng([seed, 3])
+    parts = [video_meanings(v, meaning_rng) for v in videos]
+    idles = [_unit(hidden.background + IDLE_VIDEO_WEIGHT * _unit(meaning_rng.standard_normal(TEXT_DIM)))
+             for _ in videos]
+    every = sorted(set(texts).union(*(t for t, _ in parts)))
+    emb = dict(zip(every, encode_texts(every, text_model)))
+    meanings = [[_unit(emb[p] + GROUP_WEIGHT * emb[g] + INSTANCE_WEIGHT * own) for p, g, own in segs]
+                for _, segs in parts]
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".tmp", dir=out_dir.parent))
     try:
         probe_sets: dict[str, list] = {"train": [], "val": []}
         rows, n_chunks_total = [], 0
-        for video, duration, split in zip(videos, durations, splits):
+        for video, duration, split, meaning, idle in zip(videos, durations, splits, meanings, idles):
             n = num_chunks(duration, chunk_seconds)
-            content, label = chunk_content(video, n, emb, chunk_seconds)
-            feats = video_features(content, label, hidden, noise_rng)
+            content, label = chunk_content(video, n, meaning, idle, chunk_seconds)
+            feats = video_features(content, hidden, noise_rng)
             folder = tmp / "videos" / video["video_uid"]
             folder.mkdir(parents=True)
             for i in range(n):
