@@ -60,7 +60,7 @@ class KitAligner:
             self._choose = lambda videos, S, U, offsets: select_substep_mode(
                 videos, S, U, offsets=offsets, chunk_seconds=cfg.chunk_seconds, **fields)[0]
         else:
-            settings = AlignSettings(**fields)
+            settings = AlignSettings.from_config(cfg)
             self._windows = lambda v, S, U, offset, mode: predict_queries(
                 v, S, U, settings, substep_mode=mode, chunk_seconds=cfg.chunk_seconds, chunk_offset=offset,
                 dfs_fallback=True)[0]

@@ -133,14 +133,18 @@ def test_hierarchical_mode_prefers_the_parent_but_may_spill_out():
     S_sub[0, 2:4] = 0.5
     S_sub[0, 12:14] = 0.6       # slightly stronger, but inside the other step: the parent decides
     hier, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode="hierarchical", chunk_offset=5)
-    assert hier[1][0] == (14.0, 18.0) and hier[2][0] == (20.0, 26.0) and hier[4][0] == (32.0, 38.0)
+    # the slot bonus extends substep 1 over its whole slot (chunks 2..4); the second substep keeps its evidence
+    assert hier[1][0] == (14.0, 20.0) and hier[2][0] == (20.0, 26.0) and hier[4][0] == (32.0, 38.0)
+    alone, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0.replace(substep_prior=0.0),
+                               substep_mode="hierarchical", chunk_offset=5)
+    assert alone[1][0] == (14.0, 18.0) and alone[2][0] == (20.0, 26.0)
     # strong evidence just outside the parent wins over the parent's segment
     S_steps, S_sub = _similarities()
     S_sub[0] = -1.0
     S_sub[0, 0:2] = 4.0         # chunks 5..6 = 10..14 s, right before the parent's 14..26 s
     hier, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode="hierarchical", chunk_offset=5)
     parent, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode="parent", chunk_offset=5)
-    assert hier[1][0] == (10.0, 14.0) and 14.0 <= parent[1][0][0]
+    assert hier[1][0][0] == 10.0 and 14.0 <= parent[1][0][0]     # spills out (and keeps its slot)
 
 
 def test_parent_weight_fades_around_the_parent_and_is_one_for_a_skipped_parent():
@@ -153,3 +157,25 @@ def test_parent_weight_fades_around_the_parent_and_is_one_for_a_skipped_parent()
     assert (weight[0, 2:8] == 1.0).all() and weight[0, 8] < 1.0 and weight[0, 7 + PARENT_MARGIN + 1] == 0.0
     assert (np.diff(weight[0, 7:]) <= 0).all()
     assert (weight[2] == 1.0).all()      # the second step was skipped: its substep is free
+
+
+def test_parent_slots_cut_the_parent_segment_evenly_in_substep_order():
+    from vtkit.align import Alignment
+    from vtkit.predict import parent_slots
+
+    slots = parent_slots(_video(), Alignment([(2, 7), None], 0.0, "dp"), 20)
+    assert slots.shape == (3, 20)
+    assert np.flatnonzero(slots[0]).tolist() == [2, 3, 4] and np.flatnonzero(slots[1]).tolist() == [5, 6, 7]
+    assert not slots[2].any()            # the second step was skipped: no slot for its substep
+
+
+def test_substep_prior_places_substeps_without_evidence_on_their_slots():
+    S_steps, S_sub = _similarities()
+    S_sub[:2] = 0.0                      # substeps 1 and 2 say nothing
+    S_sub[:2, 12:18] = 0.2               # except a weak pull towards the second step
+    st = AlignSettings(background="constant", background_value=0.1)
+    with_prior, _ = predict_queries(_video(), S_steps, S_sub, st, substep_mode="hierarchical", chunk_offset=5)
+    without, _ = predict_queries(_video(), S_steps, S_sub, st.replace(substep_prior=0.0),
+                                 substep_mode="hierarchical", chunk_offset=5)
+    assert with_prior[1][0] == (14.0, 20.0) and with_prior[2][0] == (20.0, 26.0)   # chunks 2-4 and 5-7, + 5
+    assert without[1][0] != (14.0, 20.0)

@@ -173,6 +173,17 @@ def test_plateau_halves_lr_after_two_bad_epochs():
     assert make_scheduler(cfg.replace(lr_schedule="constant"), opt, 10) is None
 
 
+def test_plateau_schedule_checkpoints_and_resumes(tiny_samples, tmp_path):
+    """ReduceLROnPlateau's state holds infinities; the checkpoint keeps them and a resume restores them."""
+    cfg = tiny_config(tiny_samples, tmp_path, lr_schedule="plateau", epochs=1, max_steps_per_epoch=1)
+    train(cfg, progress=False)
+    state = json.loads((tmp_path / "checkpoints" / "last.json").read_text())
+    assert state["scheduler"]["mode_worse"] == "inf"
+    resumed = train(cfg.replace(epochs=2, resume=True), progress=False)
+    assert resumed.epochs_run == 2
+    assert json.loads((tmp_path / "checkpoints" / "last.json").read_text())["epoch"] == state["epoch"] + 1
+
+
 def test_early_stopping(tiny_samples, tmp_path, monkeypatch):
     import vtkit.train as train_module
 

@@ -813,6 +813,7 @@ class AlignSettings:
     max_total: Optional[int] = None             # DFS only: at most this many chunks in all segments together
     max_gap: Optional[int] = None               # DFS only: at most this many chunks between consecutive steps
     max_skips: Optional[int] = None             # DFS only: at most this many skipped steps (with skip_penalty)
+    substep_prior: float = 1.0                  # hierarchical substeps: bonus on their share of the parent (vtkit.predict)
 
     @classmethod
     def from_config(cls, cfg) -> "AlignSettings":
@@ -820,7 +821,8 @@ class AlignSettings:
         return cls(aligner=cfg.aligner, background=cfg.background, background_value=cfg.background_value,
                    min_len=cfg.min_len, max_len=cfg.max_len, skip_penalty=cfg.skip_penalty,
                    node_budget=cfg.dfs_node_budget, top_k=cfg.top_k, time_budget=cfg.dfs_time_budget,
-                   max_total=cfg.dfs_max_total, max_gap=cfg.dfs_max_gap, max_skips=cfg.dfs_max_skips)
+                   max_total=cfg.dfs_max_total, max_gap=cfg.dfs_max_gap, max_skips=cfg.dfs_max_skips,
+                   substep_prior=cfg.substep_prior)
 
     def replace(self, **changes) -> "AlignSettings":
         return dataclasses.replace(self, **changes)

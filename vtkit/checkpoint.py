@@ -66,11 +66,38 @@ def save_checkpoint(folder: Path, name: str, model, optimizer, state: dict) -> P
         save_file(tensors, str(tmp), metadata=stamp)
     write_json(folder / f"{name}.json", {
         "format": CHECKPOINT_FORMAT, **state, "history": nan_to_none(state["history"]),
+        "scheduler": _floats_to_json(state.get("scheduler")),
         "weights": f"{name}.safetensors",
         "optimizer": {"file": f"{name}.optim.safetensors", "param_groups": opt["param_groups"], "scalars": scalars},
         "rng": {"torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()},
         "build_info": model.build_info()})
     return folder / f"{name}.safetensors"
+
+
+_NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+
+def _floats_to_json(value):
+    """A scheduler state for strict JSON: non-finite floats (e.g. ReduceLROnPlateau's ``mode_worse``) as
+    the strings ``"inf"``, ``"-inf"``, ``"nan"``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, dict):
+        return {k: _floats_to_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_floats_to_json(v) for v in value]
+    return value
+
+
+def _floats_from_json(value):
+    """The inverse of :func:`_floats_to_json`."""
+    if isinstance(value, str) and value in _NON_FINITE:
+        return _NON_FINITE[value]
+    if isinstance(value, dict):
+        return {k: _floats_from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_floats_from_json(v) for v in value]
+    return value
 
 
 def state_path(path: str | Path) -> Path:
@@ -173,7 +200,7 @@ def restore_checkpoint(path: Path, model, optimizer, scheduler, scaler) -> dict:
         entries.setdefault(int(idx), {})[name] = value
     optimizer.load_state_dict({"state": entries, "param_groups": opt["param_groups"]})
     if scheduler is not None and state.get("scheduler") is not None:
-        scheduler.load_state_dict(state["scheduler"])
+        scheduler.load_state_dict(_floats_from_json(state["scheduler"]))
     if state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(torch.from_numpy(np.frombuffer(base64.b64decode(state["rng"]["torch"]), dtype=np.uint8).copy()))

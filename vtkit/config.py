@@ -128,6 +128,7 @@ class Config:
     dfs_max_gap: Optional[int] = None     # DFS only: at most this many chunks between consecutive steps
     dfs_max_skips: Optional[int] = None   # DFS only: at most this many skipped steps (needs skip_penalty)
     substep_mode: str = "best"
+    substep_prior: float = 1.0    # hierarchical substeps: bonus (std of S) on their even share of the parent's segment
     top_k: int = DEFAULT_TOP_K
 
     @classmethod
@@ -192,7 +193,7 @@ class Config:
             if not getattr(self, name) > 0:
                 raise VtkitError(f"must be > 0, got {getattr(self, name)!r}", path=source, field=name)
         non_negative = ["negative_ratio", "background_ratio", "weight_decay", "warmup_fraction", "grad_clip",
-                        "context_window", "early_stop_patience", "seed"]
+                        "context_window", "early_stop_patience", "seed", "substep_prior"]
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise VtkitError(f"must be >= 0, got {getattr(self, name)!r}", path=source, field=name)

@@ -10,9 +10,11 @@ relaxed where the steps would not fit) and its substeps by ``substep_mode``:
 * ``"hierarchical"`` (default): all substeps of the video in order, as one sequence, over the
   searched range; a substep's similarity is lowered away from its parent's predicted segment (by
   :data:`PARENT_PENALTY` standard deviations of S, nothing inside the segment, fading in over a margin
-  of half the parent's length, at least :data:`PARENT_MARGIN` chunks). Substeps stay ordered and
-  non-overlapping, prefer their parent's segment, may spill out of it where the evidence is strong,
-  and a skipped parent leaves its substeps free over the whole range;
+  of half the parent's length, at least :data:`PARENT_MARGIN` chunks) and raised by
+  ``settings.substep_prior`` standard deviations on its slot: its even share of the parent's segment,
+  the parent's substeps taken in order (:func:`parent_slots`; substeps tend to tile their parent).
+  Substeps stay ordered and non-overlapping, prefer their parent's segment, may spill out of it where
+  the evidence is strong, and a skipped parent leaves its substeps free over the whole range;
 * ``"parent"``: each step's substeps aligned inside the parent's predicted segment only (widened
   around it when too short to hold them at ``min_len``);
 * ``"video"``: all substeps of the video, in order, aligned as their own sequence, parents ignored;
@@ -164,9 +166,11 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
         raise VtkitError(f"{len(subs)} substeps but no substep similarities", field=video.video_uid)
     S_sub = _check_S(S_substeps, len(subs), "substep", video.video_uid, n)
     if substep_mode == "hierarchical":
-        penalty = (1.0 - parent_weight(video, step_result, n)) * PARENT_PENALTY * float(S_sub.std())
+        spread = float(S_sub.std())
+        prior = (st.substep_prior * spread) * parent_slots(video, step_result, n) - \
+            (PARENT_PENALTY * spread) * (1.0 - parent_weight(video, step_result, n))
         b = background_vector(S_sub, st.background, st.background_value)
-        sub_result = align(S_sub - penalty, st.replace(background=b).relaxed(len(subs), n))
+        sub_result = align(S_sub + prior, st.replace(background=b).relaxed(len(subs), n))
         for k, q in enumerate(subs):
             out[q.query_idx] = _windows(sub_result, k, top_k, chunk_offset, chunk_seconds)
         return out
@@ -210,6 +214,23 @@ def parent_weight(video, step_result: Alignment, n: int) -> np.ndarray:
         margin = max(PARENT_MARGIN, (e - s + 1) // 2)
         distance = np.maximum(s - cols, cols - e).clip(min=0)
         out[i] = np.clip(1.0 - distance / (margin + 1), 0.0, 1.0)
+    return out
+
+
+def parent_slots(video, step_result: Alignment, n: int) -> np.ndarray:
+    """``[substeps, n]``: 1 on each substep's slot, 0 elsewhere. A parent's predicted segment (top-1) is cut
+    into equal slots, one per substep of that parent in order; a skipped or unknown parent gives no slot."""
+    row = {q.query_idx: i for i, q in enumerate(video.substeps)}
+    out = np.zeros((len(video.substeps), n))
+    for k, step in enumerate(video.steps):
+        children = video.substeps_of(step)
+        span = step_result.segments[k] if k < len(step_result.segments) else None
+        if not children or span is None:
+            continue
+        s, e = span
+        edges = s + np.round(np.linspace(0, e - s + 1, len(children) + 1)).astype(int)
+        for j, child in enumerate(children):
+            out[row[child.query_idx], edges[j]: max(edges[j + 1], edges[j] + 1)] = 1.0
     return out
 
 
