@@ -7,7 +7,7 @@ import pytest
 from vtkit.align import AlignSettings
 from vtkit.predict import predict_queries, select_substep_mode
 
-CONSTANT0 = AlignSettings(background="constant", background_value=0.0)
+CONSTANT0 = AlignSettings(background="constant", background_value=0.0, min_len=1)
 
 
 def _video():
@@ -96,7 +96,7 @@ def test_predict_queries_with_more_steps_than_chunks():
 
 def test_dfs_over_budget_falls_back_to_dp_for_the_whole_video():
     S_steps, S_sub = _similarities()
-    dfs = AlignSettings(aligner="dfs", node_budget=1, background="constant", background_value=0.0)
+    dfs = CONSTANT0.replace(aligner="dfs", node_budget=1)
     with pytest.raises(Exception, match="budget"):
         predict_queries(_video(), S_steps, S_sub, dfs, chunk_offset=5)
     windows, fell = predict_queries(_video(), S_steps, S_sub, dfs, chunk_offset=5, dfs_fallback=True)

@@ -44,6 +44,7 @@ ALIGNERS = ("dp", "dfs", "dropdtw", "unordered")          # every aligner (the c
 REPORT_ALIGNERS = ("dp", "dfs", "unordered", "dropdtw")   # the aligners a report scores, in report order
 BACKGROUNDS = ("percentile", "constant")
 DEFAULT_TOP_K = 5
+DEFAULT_MIN_LEN = 2         # chunks (4 s of 2 s chunks): chosen on held-out training videos of the GoalStep-scale benchmark
 DEFAULT_NODE_BUDGET = 500_000
 DEFAULT_TIME_BUDGET = 1.0
 NEG = -np.inf
@@ -803,7 +804,7 @@ class AlignSettings:
     aligner: str = "dp"
     background: Any = "percentile"      # "percentile", "constant" or a per-chunk vector
     background_value: float = 50.0
-    min_len: Any = 1
+    min_len: Any = DEFAULT_MIN_LEN
     max_len: Any = None
     skip_penalty: Optional[float] = None
     node_budget: int = DEFAULT_NODE_BUDGET

@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Optional
 
-from vtkit.align import ALIGNERS, BACKGROUNDS, DEFAULT_NODE_BUDGET, DEFAULT_TIME_BUDGET, DEFAULT_TOP_K
+from vtkit.align import ALIGNERS, BACKGROUNDS, DEFAULT_MIN_LEN, DEFAULT_NODE_BUDGET, DEFAULT_TIME_BUDGET, DEFAULT_TOP_K
 from vtkit.errors import VtkitError, describe
 from vtkit.text import DEFAULT_TEXT_MODEL
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS
@@ -119,7 +119,7 @@ class Config:
     aligner: str = "dp"
     background: str = "percentile"
     background_value: float = 50.0
-    min_len: int = 1
+    min_len: int = DEFAULT_MIN_LEN
     max_len: Optional[int] = None
     skip_penalty: Optional[float] = None
     dfs_node_budget: int = DEFAULT_NODE_BUDGET

@@ -112,19 +112,23 @@ def _occurrences(S, result, k: int, count: int, settings: AlignSettings):
     """Windows of step ``k`` when it stands for ``count`` segments.
 
     The first is the aligner's; windows 2..count are the step's best remaining windows by its
-    own gain over the background, never overlapping an earlier one; the rest are its ranked
-    alternatives.
+    own gain over the background, never overlapping an earlier one (shorter than ``min_len`` where
+    only gaps that short are left); the rest are its ranked alternatives.
     """
     top_k = settings.top_k
     b = background_vector(S, settings.background, settings.background_value)
     spans = list(result.spans(k, 1))
     row = np.asarray(S[k], dtype=np.float64).copy()
+    own_min = int(np.broadcast_to(np.asarray(1 if settings.min_len is None else settings.min_len), (len(S),))[k])
     blocked = -1e9 - np.abs(row).max()  # finite: a window through an earlier occurrence never wins
     while spans and len(spans) < min(count, top_k):
         for s, e in spans:
             row[s: e + 1] = blocked
-        span = align_unordered(row[None], b, settings.min_len, settings.max_len).segments[0]
-        if span is None or row[span[0]: span[1] + 1].min() == blocked:
+        for min_len in dict.fromkeys((own_min, 1)):   # where min_len leaves no room, shorter windows
+            span = align_unordered(row[None], b, min_len, settings.max_len).segments[0]
+            if span is not None and row[span[0]: span[1] + 1].min() != blocked:
+                break
+        else:
             break  # no room left for another occurrence
         spans.append(span)
     spans += [sp for sp in result.spans(k, top_k) if sp not in spans]
