@@ -1,0 +1,70 @@
+"""One table of ``vtkit sweep`` folders against a baseline run: which value the selection split prefers.
+
+    python bench/sweep_table.py BASELINE_RUN SWEEP_DIR [SWEEP_DIR ...]
+
+Each row is a sweep point (one varied parameter, the others at the baseline's values), read from
+its run folder: the selection split's R1@0.3 at the best epoch (``training.json``, what a choice
+may look at), the best epoch, what the selection split chose (substep mode, background percentile),
+then the reported split's dp R1@0.3 over all queries, steps and substeps (``metrics.json``, shown
+only to report). A point is marked ``*`` where it beats the baseline on the selection split.
+"""
+import csv
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vtkit.errors import VtkitError  # noqa: E402
+from vtkit.io import read_json  # noqa: E402
+
+COLUMNS = ("selection R1@0.3", "best epoch", "chosen mode/bg", "val R1@0.3", "val steps", "val substeps")
+
+
+def run_row(run: Path) -> tuple:
+    training = read_json(run / "training.json", "training record")
+    metrics = read_json(run / "metrics.json", "metrics")
+    choices = training.get("choices") or {}
+    levels = metrics.get("by_level", {}).get("dp", {})
+    return (training["best_metric"], training.get("best_epoch"),
+            f"{choices.get('substep_mode')}/{choices.get('background_value', float('nan')):g}",
+            metrics["aligners"]["dp"]["R1@0.3"], levels.get("step", {}).get("R1@0.3"),
+            levels.get("substep", {}).get("R1@0.3"))
+
+
+def sweep_points(folder: Path) -> list[tuple[str, Path]]:
+    """``[(name=value, run folder)]`` of a sweep's finished points, from its ``sweep.csv``."""
+    with open(folder / "sweep.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [(row["run"], folder / row["run"]) for row in rows if row["status"] == "done"]
+
+
+def fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{100 * value:.2f}"
+    return "-" if value is None else str(value)
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) < 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    baseline = run_row(Path(argv[0]))
+    rows = [("defaults (baseline)", baseline, "")]
+    for folder in argv[1:]:
+        for name, run in sweep_points(Path(folder)):
+            row = run_row(run)
+            rows.append((name, row, "*" if row[0] > baseline[0] else ""))
+    width = max(len(name) for name, _, _ in rows) + 3
+    print(f"{'point':<{width}}" + "".join(f"{c:>18}" for c in COLUMNS))
+    for name, row, mark in rows:
+        print(f"{name + ' ' + mark:<{width}}" + "".join(f"{fmt(v):>18}" for v in row))
+    print("R1@0.3 in percent; choose by the selection column (held-out train videos); val is the reported split")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except VtkitError as err:
+        print(f"sweep_table: {err}", file=sys.stderr)
+        sys.exit(2)
