@@ -22,12 +22,15 @@ def test_points_are_marked_where_the_selection_split_prefers_them(tmp_path):
     sweep = tmp_path / "sweep_lr"
     _run(sweep / "lr=0.01", 0.45, 0.30, mode="parent", bg=50.0)   # better on selection, worse on val
     _run(sweep / "lr=0.0001", 0.35, 0.50)                          # the reverse
-    (sweep / "sweep.csv").write_text("lr,status,run\n0.01,done,lr=0.01\n0.0001,done,lr=0.0001\n1,failed,lr=1\n")
+    _run(sweep / "lr=0.002", 0.405, 0.50)                          # better by less than the margin
+    (sweep / "sweep.csv").write_text("lr,status,run\n0.01,done,lr=0.01\n0.0001,done,lr=0.0001\n"
+                                     "0.002,done,lr=0.002\n1,failed,lr=1\n")
     out = subprocess.run([sys.executable, str(ROOT / "bench" / "sweep_table.py"), str(base), str(sweep)],
                          capture_output=True, text=True, check=True).stdout
     rows = {line.split()[0]: line.split() for line in out.splitlines()[1:-1]}
     assert rows["lr=0.01"][1] == "*" and rows["lr=0.01"][2:] == ["45.00", "3", "parent/50", "30.00", "40.00", "20.00"]
     assert rows["lr=0.0001"][1:3] == ["35.00", "3"]          # no mark: the selection split prefers the baseline
+    assert rows["lr=0.002"][1:3] == ["40.50", "3"]
     assert rows["defaults"][2:4] == ["40.00", "3"] and "lr=1" not in rows
 
 
