@@ -31,7 +31,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_scale  # noqa: E402
 import goalstep_sim as sim  # noqa: E402
 
-from vtkit.errors import VtkitError  # noqa: E402
 from vtkit.io import read_json, write_json  # noqa: E402
 
 LEVELS = (("steps", "step"), ("substeps", "substep"), ("all", None))
@@ -301,8 +300,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except VtkitError as err:
-        print(f"bench_quality: {err}", file=sys.stderr)
-        sys.exit(2)
+    from script import run
+
+    run("bench_quality", main)

@@ -339,8 +339,6 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except VtkitError as err:
-        print(f"bench_scale: {err}", file=sys.stderr)
-        sys.exit(2)
+    from script import run
+
+    run("bench_scale", main)

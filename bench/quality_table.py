@@ -11,7 +11,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vtkit.errors import VtkitError  # noqa: E402
 from vtkit.io import read_json  # noqa: E402
 
 LEVELS = ("steps", "substeps", "all")
@@ -42,8 +41,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except VtkitError as err:
-        print(f"quality_table: {err}", file=sys.stderr)
-        sys.exit(2)
+    from script import run
+
+    run("quality_table", main, sys.argv[1:])

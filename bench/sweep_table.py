@@ -17,7 +17,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vtkit.errors import VtkitError  # noqa: E402
 from vtkit.io import read_json  # noqa: E402
 
 COLUMNS = ("selection R1@0.3", "best epoch", "chosen mode/bg", "val R1@0.3", "val steps", "val substeps")
@@ -56,8 +55,8 @@ def main(argv: list[str]) -> int:
     baseline = run_row(args.baseline)
     rows = [("defaults (baseline)", baseline, "")]
     for folder in args.sweeps:
-        for name, run in sweep_points(folder):
-            row = run_row(run)
+        for name, point in sweep_points(folder):
+            row = run_row(point)
             rows.append((name, row, "*" if row[0] > baseline[0] + args.margin else ""))
     width = max(len(name) for name, _, _ in rows) + 3
     print(f"{'point':<{width}}" + "".join(f"{c:>18}" for c in COLUMNS))
@@ -69,8 +68,6 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main(sys.argv[1:]))
-    except VtkitError as err:
-        print(f"sweep_table: {err}", file=sys.stderr)
-        sys.exit(2)
+    from script import run
+
+    run("sweep_table", main, sys.argv[1:])
