@@ -35,7 +35,7 @@ def main() -> int:
     if proc.returncode != 0:
         print(f"publish: {shlex.join(command)} failed ({proc.returncode}); README unchanged", file=sys.stderr)
         return proc.returncode
-    shown = " ".join(["python" if c == sys.executable else c for c in command])
+    shown = shlex.join(["python" if c == sys.executable else c for c in command])
     where = f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs"
     publish_block(args.readme, args.name, f"```\n{proc.stdout.rstrip()}\n```\n\n({where})", shown)
     print(f"written into {args.readme} ({args.name})", file=sys.stderr)
