@@ -6,7 +6,8 @@ stratified by length). Per level (steps, substeps, all) it prints R1@0.3, R1@0.5
 
 - chance: 5 random windows per query, durations drawn from the train queries of its level;
 - oracle: cosine of the noise-free chunk meanings with the queries' text embeddings, then the
-  kit's aligner (default settings, ``substep_mode`` chosen as the kit does);
+  kit's aligner (default settings; ``substep_mode="best"`` is the kit's default mode, as nothing is
+  chosen on the test videos);
 - probe: ridge regression from features to the text-embedding space, fit on the train videos'
   chunks, then the same aligner;
 - kit: ``vtkit run`` with defaults on the simulated data (its ``metrics.json``), ``--repeat``
@@ -42,7 +43,11 @@ RIDGE = 10.0
 
 
 class KitAligner:
-    """The imported kit's query windows and substep-mode choice, with the alignment fields of a Config."""
+    """The imported kit's query windows with the alignment fields of a Config.
+
+    ``substep_mode="best"`` takes the kit's default mode: oracle and probe have no selection split,
+    and the test videos choose nothing.
+    """
 
     def __init__(self, cfg):
         fields = dict(aligner=cfg.aligner, background=cfg.background, background_value=cfg.background_value,
@@ -50,32 +55,27 @@ class KitAligner:
         self.cfg = cfg
         try:
             from vtkit.align import AlignSettings
-            from vtkit.predict import predict_queries, select_substep_mode
+            from vtkit.predict import predict_queries, resolve_substep_mode
         except ImportError:  # the layout before vtkit.predict: keyword settings
-            from vtkit.align import predict_queries, select_substep_mode
+            from vtkit.align import DEFAULT_SUBSTEP_MODE, predict_queries
+
+            resolve_substep_mode = lambda mode: DEFAULT_SUBSTEP_MODE if mode == "best" else mode  # noqa: E731
 
             self._windows = lambda v, S, U, offset, mode: predict_queries(
                 v, S, U, substep_mode=mode, chunk_offset=offset, chunk_seconds=cfg.chunk_seconds, **fields)
-            self._choose = lambda videos, S, U, offsets: select_substep_mode(
-                videos, S, U, offsets=offsets, chunk_seconds=cfg.chunk_seconds, **fields)[0]
         else:
             settings = AlignSettings.from_config(cfg)
             self._windows = lambda v, S, U, offset, mode: predict_queries(
                 v, S, U, settings, substep_mode=mode, chunk_seconds=cfg.chunk_seconds, chunk_offset=offset,
                 dfs_fallback=True)[0]
-            self._choose = lambda videos, S, U, offsets: select_substep_mode(
-                videos, S, U, settings, chunk_seconds=cfg.chunk_seconds, offsets=offsets)[0]
+        self.mode = resolve_substep_mode(cfg.substep_mode)
 
     def predictions(self, videos, sims: dict) -> dict:
         """``{query key: windows}`` from ``sims[uid] = (S_steps, S_substeps, first chunk)``."""
-        mode = self.cfg.substep_mode
-        if mode == "best":
-            mode = self._choose(videos, {u: s[0] for u, s in sims.items()}, {u: s[1] for u, s in sims.items()},
-                                {u: s[2] for u, s in sims.items()})
         out = {}
         for v in videos:
             S, U, first = sims[v.video_uid]
-            for idx, wins in self._windows(v, S, U, first, mode).items():
+            for idx, wins in self._windows(v, S, U, first, self.mode).items():
                 out[(v.video_uid, v.annotation_uid, idx)] = wins
         return out
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vtkit.align import AlignSettings
-from vtkit.predict import predict_queries, select_substep_mode
+from vtkit.predict import predict_queries
 
 CONSTANT0 = AlignSettings(background="constant", background_value=0.0, min_len=1)
 
@@ -58,20 +58,6 @@ def test_parent_mode_keeps_substeps_inside_their_step():
     assert 14.0 <= parent[1][0][0] and parent[1][0][1] <= 26.0
     # the whole-video sequence keeps substep order instead: the misleading substep goes first
     assert video[1][0] == (10.0, 12.0) and video[2][0] == (20.0, 26.0)
-
-
-def test_select_substep_mode_scores_both_on_labelled_videos():
-    S_steps, S_sub = _similarities()
-    S_steps = np.concatenate([np.full((2, 5), -1.0), S_steps], axis=1)     # columns = chunks from 0
-    S_sub = np.concatenate([np.full((3, 5), -1.0), S_sub], axis=1)
-    v = _video()
-    mode, results = select_substep_mode([v], {"v": S_steps}, {"v": S_sub}, CONSTANT0)
-    assert set(results) == {"video", "parent", "hierarchical"}
-    assert results["parent"]["R1@0.5"] == 1.0 and results["parent"]["queries"] == 3
-    assert mode == "hierarchical"      # a tie keeps the documented default
-    # the same with matrices that start at chunk 5 of the video
-    _, shifted = select_substep_mode([v], {"v": S_steps[:, 5:]}, {"v": S_sub[:, 5:]}, CONSTANT0, offsets={"v": 5})
-    assert shifted == results
 
 
 def test_predict_queries_with_more_steps_than_chunks():

@@ -66,7 +66,7 @@ def save_checkpoint(folder: Path, name: str, model, optimizer, state: dict) -> P
         save_file(tensors, str(tmp), metadata=stamp)
     write_json(folder / f"{name}.json", {
         "format": CHECKPOINT_FORMAT, **state, "history": nan_to_none(state["history"]),
-        "scheduler": _floats_to_json(state.get("scheduler")),
+        "scheduler": _floats_to_json(state.get("scheduler")), "best": _floats_to_json(state.get("best")),
         "weights": f"{name}.safetensors",
         "optimizer": {"file": f"{name}.optim.safetensors", "param_groups": opt["param_groups"], "scalars": scalars},
         "rng": {"torch": base64.b64encode(torch.get_rng_state().numpy().tobytes()).decode()},
@@ -78,8 +78,8 @@ _NON_FINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
 
 
 def _floats_to_json(value):
-    """A scheduler state for strict JSON: non-finite floats (e.g. ReduceLROnPlateau's ``mode_worse``) as
-    the strings ``"inf"``, ``"-inf"``, ``"nan"``."""
+    """Training state for strict JSON (the scheduler's, the best metric): non-finite floats (e.g.
+    ReduceLROnPlateau's ``mode_worse``) as the strings ``"inf"``, ``"-inf"``, ``"nan"``."""
     if isinstance(value, float) and not math.isfinite(value):
         return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
@@ -201,6 +201,8 @@ def restore_checkpoint(path: Path, model, optimizer, scheduler, scaler) -> dict:
     optimizer.load_state_dict({"state": entries, "param_groups": opt["param_groups"]})
     if scheduler is not None and state.get("scheduler") is not None:
         scheduler.load_state_dict(_floats_from_json(state["scheduler"]))
+    if state.get("best") is not None:   # older checkpoints wrote a not-a-number best as null
+        state = {**state, "best": [math.nan if v is None else v for v in _floats_from_json(state["best"])]}
     if state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     torch.set_rng_state(torch.from_numpy(np.frombuffer(base64.b64decode(state["rng"]["torch"]), dtype=np.uint8).copy()))

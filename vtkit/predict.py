@@ -18,8 +18,8 @@ relaxed where the steps would not fit) and its substeps by ``substep_mode``:
 * ``"parent"``: each step's substeps aligned inside the parent's predicted segment only (widened
   around it when too short to hold them at ``min_len``);
 * ``"video"``: all substeps of the video, in order, aligned as their own sequence, parents ignored;
-* ``"best"``: the mode :func:`select_substep_mode` picks on the selection split (held-out training
-  videos, never the reported split); without such a choice, the default.
+* ``"best"``: the mode :func:`vtkit.train.choose_alignment` picked on the selection split (held-out
+  training videos, never the reported split), recorded with the checkpoint; without it, the default.
 
 A DFS over its budget falls back to the DP (same optimum); every fallback is counted and named.
 """
@@ -37,7 +37,6 @@ from vtkit.checkpoint import build_model, load_model, read_choices
 from vtkit.config import Config
 from vtkit.errors import VtkitError
 from vtkit.features import open_store, require_features
-from vtkit.metrics import score
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, goal_chunk_range
 
 SUBSTEP_MODES = ("hierarchical", "parent", "video")
@@ -232,28 +231,6 @@ def parent_slots(video, step_result: Alignment, n: int) -> np.ndarray:
         for j, child in enumerate(children):
             out[row[child.query_idx], edges[j]: max(edges[j + 1], edges[j] + 1)] = 1.0
     return out
-
-
-def select_substep_mode(videos, S_steps: dict, S_substeps: dict, settings: AlignSettings | None = None, *,
-                        chunk_seconds: float = DEFAULT_CHUNK_SECONDS, offsets: dict | None = None,
-                        metric: str = "R1@0.3") -> tuple[str, dict[str, dict]]:
-    """Score both substep modes on labelled ``videos`` (never the reported split) and pick the better.
-
-    ``S_steps``/``S_substeps`` map ``video_uid`` to similarity matrices and ``offsets`` to
-    the chunk index of their first column (default 0). Returns the mode with the higher
-    ``metric`` on substep queries (ties: the default ``"parent"``) and, per mode,
-    :func:`vtkit.metrics.score` on those substep queries.
-    """
-    videos = [v for v in videos if v.substeps]
-    queries = [q for v in videos for q in v.substeps]
-    if not queries:
-        return DEFAULT_SUBSTEP_MODE, {}
-    sims = {v.video_uid: (S_steps[v.video_uid], S_substeps[v.video_uid], (offsets or {}).get(v.video_uid, 0))
-            for v in videos}
-    results = {mode: score(split_windows(videos, sims, settings or AlignSettings(), mode, chunk_seconds)[0],
-                           queries, breakdown=False) for mode in SUBSTEP_MODES}
-    chosen = max(SUBSTEP_MODES, key=lambda m: (results[m][metric], m == DEFAULT_SUBSTEP_MODE))
-    return chosen, results
 
 
 # --------------------------------------------------------------------------- a whole split

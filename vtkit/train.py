@@ -393,7 +393,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         if cfg.resume and (folder / "last.json").is_file():
             state = restore_checkpoint(folder / "last.json", model, optimizer, scheduler, scaler)
             history, bad, stopped = state["history"], state["bad_epochs"], state["stopped_early"]
-            best = [math.nan if v is None else v for v in state["best"]] if state["best"] is not None else None
+            best = state["best"]
             start, step, pairs, train_seconds = state["epoch"] + 1, state["global_step"], state["pairs"], state["train_seconds"]
             metric = state.get("metric", metric)
             best_epoch = state.get("best_epoch", best_epoch)
@@ -474,7 +474,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             say(epoch_line(row, improved, stopped))
             if main:
                 state = {"epoch": epoch, "global_step": step, "best_epoch": best_epoch,
-                         "best": [v if math.isfinite(v) else None for v in best],   # JSON: NaN is not a number
+                         "best": best,
                          "metric": metric, "bad_epochs": bad,
                          "stopped_early": stopped, "pairs": pairs, "train_seconds": train_seconds,
                          "history": history, "params": counts,
