@@ -1,69 +1,169 @@
-"""One table of ``vtkit sweep`` folders against a baseline run: which value the selection split prefers.
+"""One table of ``vtkit sweep`` points against a baseline: which value the selection split prefers.
 
-    python bench/sweep_table.py [--margin 0.01] BASELINE_RUN SWEEP_DIR [SWEEP_DIR ...]
+    python bench/sweep_table.py [--level 0.95] BASELINE SWEEP_DIR [SWEEP_DIR ...]
 
-Each row is a sweep point (one varied parameter, the others at the baseline's values), read from
-its run folder: the selection split's R1@0.3 at the best epoch (``training.json``, what a choice
-may look at), the best epoch, what the selection split chose (substep mode, background percentile),
-then the reported split's dp R1@0.3 over all queries, steps and substeps (``metrics.json``, shown
-only to report). A point is marked ``*`` where it beats the baseline on the selection split by more
-than ``--margin`` (default 0.01: one point of R1@0.3, about 8 queries of a 12-video selection split;
-smaller differences are within its noise).
+BASELINE is the defaults' run folder, or a sweep folder whose points are the defaults on several
+selection folds (``{grid: {selection_fold: [0, 1, 2]}}``). Each row is a sweep point: one varied
+parameter, the others at the baseline's values, pooled over its selection folds (runs that differ
+only in ``selection_fold``). Per row: the number of folds; the selection split's R1@0.3 with the
+choices applied (``training.json`` ``selection_hits``, pooled over the folds' held-out videos: what
+a choice may look at); its gain over the baseline with a paired bootstrap interval over the
+(fold, video) pairs both ran on; the best epoch and chosen substep mode/background per fold; then
+the reported split's dp R1@0.3 over all queries, steps and substeps, averaged over the folds
+(``metrics.json``, shown only to report). A point is marked ``*`` where the whole interval lies
+above zero. Below the table: each substep mode on the baseline's selection folds, at each fold's
+best background, when the baseline tried them all (``substep_mode=best``).
 """
 import argparse
 import csv
 import sys
+from collections import defaultdict
 from pathlib import Path
+
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vtkit.errors import VtkitError  # noqa: E402
 from vtkit.io import read_json  # noqa: E402
 
-COLUMNS = ("selection R1@0.3", "best epoch", "chosen mode/bg", "val R1@0.3", "val steps", "val substeps")
+COLUMNS = ("folds", "selection R1@0.3", "gain [interval]", "best epochs", "chosen mode/bg",
+           "val R1@0.3", "val steps", "val substeps")
+FOLD = "selection_fold"
+RESAMPLES = 2000
 
 
-def run_row(run: Path) -> tuple:
-    training = read_json(run / "training.json", "training record")
-    metrics = read_json(run / "metrics.json", "metrics")
-    choices = training.get("choices") or {}
-    levels = metrics.get("by_level", {}).get("dp", {})
-    return (training["best_metric"], training.get("best_epoch"),
-            f"{choices.get('substep_mode')}/{choices.get('background_value', float('nan')):g}",
-            metrics["aligners"]["dp"]["R1@0.3"], levels.get("step", {}).get("R1@0.3"),
-            levels.get("substep", {}).get("R1@0.3"))
+class Run:
+    """One run folder's records: selection hits per video, choices, val metrics."""
+
+    def __init__(self, folder: Path, fold: int):
+        training = read_json(folder / "training.json", "training record")
+        metrics = read_json(folder / "metrics.json", "metrics")
+        self.fold = fold
+        self.hits = {uid: tuple(h) for uid, h in (training.get("selection_hits") or {}).items()}
+        self.best_metric = training.get("best_metric")
+        self.best_epoch = training.get("best_epoch")
+        self.choices = training.get("choices") or {}
+        self.table = training.get("selection_table") or {}
+        levels = metrics.get("by_level", {}).get("dp", {})
+        self.val = (metrics["aligners"]["dp"]["R1@0.3"], levels.get("step", {}).get("R1@0.3"),
+                    levels.get("substep", {}).get("R1@0.3"))
+
+    def selection(self) -> float:
+        if self.hits:
+            return sum(h for h, _ in self.hits.values()) / sum(n for _, n in self.hits.values())
+        return self.best_metric
 
 
-def sweep_points(folder: Path) -> list[tuple[str, Path]]:
-    """``[(name=value, run folder)]`` of a sweep's finished points, from its ``sweep.csv``."""
-    with open(folder / "sweep.csv", newline="") as fh:
+def _fold_of(folder: Path) -> int:
+    run = folder / "run.json"
+    return int(read_json(run, "run record").get("parameters", {}).get(FOLD, 0)) if run.exists() else 0
+
+
+def sweep_groups(folder: Path) -> list[tuple[str, list[Run]]]:
+    """``[(point name, its runs over the selection folds)]`` of a sweep's finished points (``sweep.csv``)."""
+    path = folder / "sweep.csv"
+    if not path.exists():
+        raise VtkitError("no sweep.csv here: is this a vtkit sweep folder?", path=path)
+    with open(path, newline="") as fh:
         rows = list(csv.DictReader(fh))
-    return [(row["run"], folder / row["run"]) for row in rows if row["status"] == "done"]
+    groups = defaultdict(list)
+    columns = list(rows[0]) if rows else []
+    varied = [k for k in columns[:columns.index("status")] if k != FOLD] if "status" in columns else []
+    for row in rows:
+        if row["status"] != "done":
+            continue
+        name = "__".join(f"{k}={row[k]}" for k in varied) or "defaults"
+        groups[name].append(Run(folder / row["run"], int(row.get(FOLD) or 0)))
+    return list(groups.items())
 
 
-def fmt(value) -> str:
-    if isinstance(value, float):
-        return f"{100 * value:.2f}"
-    return "-" if value is None else str(value)
+def baseline_runs(path: Path) -> list[Run]:
+    if (path / "sweep.csv").exists():
+        return [run for _, runs in sweep_groups(path) for run in runs]
+    return [Run(path, _fold_of(path))]
+
+
+def pooled(runs: list[Run]) -> float | None:
+    hits = [h for run in runs for h in run.hits.values()]
+    if hits:
+        return sum(h for h, _ in hits) / sum(n for _, n in hits)
+    scores = [run.selection() for run in runs if run.selection() is not None]
+    return float(np.mean(scores)) if scores else None
+
+
+def paired_gain(runs: list[Run], base: list[Run], level: float, seed: int = 0) -> tuple[float, float, float] | None:
+    """Gain in pooled selection R1@0.3 over the baseline on the (fold, video) pairs both scored, with a
+    bootstrap interval over those pairs; None without per-video hits."""
+    base_hits = {(run.fold, uid): h for run in base for uid, h in run.hits.items()}
+    pairs = [(h[0], base_hits[(run.fold, uid)][0], h[1]) for run in runs for uid, h in run.hits.items()
+             if (run.fold, uid) in base_hits]
+    if not pairs:
+        return None
+    ours, theirs, n = (np.array(col, float) for col in zip(*pairs))
+    gain = (ours.sum() - theirs.sum()) / n.sum()
+    pick = np.random.default_rng(seed).integers(0, len(n), size=(RESAMPLES, len(n)))
+    draws = ((ours[pick] - theirs[pick]).sum(axis=1)) / n[pick].sum(axis=1)
+    low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
+    return float(gain), float(low), float(high)
+
+
+def mode_table(runs: list[Run]) -> dict[str, float]:
+    """Pooled selection R1@0.3 of each substep mode over the folds, each fold at its best background."""
+    per_mode = defaultdict(lambda: [0.0, 0])
+    for run in runs:
+        queries = sum(n for _, n in run.hits.values())
+        best = defaultdict(float)
+        for key, value in run.table.items():
+            mode = key.split("/")[0]
+            best[mode] = max(best[mode], value)
+        for mode, value in best.items():
+            per_mode[mode][0] += value * queries
+            per_mode[mode][1] += queries
+    return {mode: total / count for mode, (total, count) in per_mode.items() if count}
+
+
+def pct(value) -> str:
+    return "-" if value is None else f"{100 * value:.2f}"
+
+
+def row_cells(runs: list[Run], base: list[Run] | None, level: float) -> list[str]:
+    runs = sorted(runs, key=lambda r: r.fold)
+    gain = paired_gain(runs, base, level) if base is not None else None
+    choices = ",".join(f"{str(r.choices.get('substep_mode', '-'))[:1]}{r.choices.get('background_value', 0):g}"
+                       for r in runs)
+    val = [np.mean([r.val[i] for r in runs]) if all(r.val[i] is not None for r in runs) else None for i in range(3)]
+    return [str(len(runs)), pct(pooled(runs)),
+            "-" if gain is None else f"{100 * gain[0]:+.2f} [{100 * gain[1]:+.2f}, {100 * gain[2]:+.2f}]",
+            ",".join(str(r.best_epoch) for r in runs), choices, *map(pct, val)]
 
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--margin", type=float, default=0.01, help="selection R1@0.3 gain that counts (default 0.01)")
-    parser.add_argument("baseline", type=Path, help="run folder of the defaults")
+    parser.add_argument("--level", type=float, default=0.95, help="bootstrap interval's coverage (default 0.95)")
+    parser.add_argument("baseline", type=Path, help="run folder of the defaults, or a sweep folder over its folds")
     parser.add_argument("sweeps", type=Path, nargs="+", help="vtkit sweep folders")
     args = parser.parse_args(argv)
-    baseline = run_row(args.baseline)
-    rows = [("defaults (baseline)", baseline, "")]
+    base = baseline_runs(args.baseline)
+    rows = [("defaults (baseline)", row_cells(base, None, args.level), "")]
     for folder in args.sweeps:
-        for name, point in sweep_points(folder):
-            row = run_row(point)
-            rows.append((name, row, "*" if row[0] > baseline[0] + args.margin else ""))
+        for name, runs in sweep_groups(folder):
+            cells = row_cells(runs, base, args.level)
+            gain = paired_gain(runs, base, args.level)
+            rows.append((name, cells, "*" if gain is not None and gain[1] > 0 else ""))
     width = max(len(name) for name, _, _ in rows) + 3
-    print(f"{'point':<{width}}" + "".join(f"{c:>18}" for c in COLUMNS))
-    for name, row, mark in rows:
-        print(f"{name + ' ' + mark:<{width}}" + "".join(f"{fmt(v):>18}" for v in row))
-    print(f"R1@0.3 in percent; * = the selection split (held-out train videos) prefers it by more than "
-          f"{100 * args.margin:g} point(s); val is the reported split and chooses nothing")
+    widths = [max(len(c), *(len(cells[i]) for _, cells, _ in rows)) + 2 for i, c in enumerate(COLUMNS)]
+    print(f"{'point':<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(COLUMNS, widths)))
+    for name, cells, mark in rows:
+        print(f"{name + ' ' + mark:<{width}}" + "".join(f"{v:>{w}}" for v, w in zip(cells, widths)))
+    print(f"R1@0.3 in percent; selection = held-out train videos pooled over the folds; gain = over the baseline on "
+          f"the same (fold, video) pairs, [{100 * args.level:g} % paired bootstrap interval]; * = the interval lies "
+          f"above 0; mode/bg per fold (h/p/v = hierarchical/parent/video); val = the reported split, mean over "
+          f"the folds, chooses nothing")
+    modes = mode_table(base)
+    if len(modes) > 1:
+        print("substep mode on the baseline's selection folds (each at its best background): "
+              + ", ".join(f"{m} {pct(v)}" for m, v in sorted(modes.items(), key=lambda kv: -kv[1])))
     return 0
 
 

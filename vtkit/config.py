@@ -113,6 +113,7 @@ class Config:
     train_levels: str = "both"        # which queries are training positives: steps, substeps or both
     # selection: what chooses epochs, the checkpoint, the substep mode and the background (never val_annotations)
     selection_fraction: float = 0.15  # held-out share of the train videos (seeded, by video)
+    selection_fold: int = 0           # which disjoint share of that size is held out (folds for sweeps)
     selection_annotations: Optional[str] = None  # a separate selection file instead of the held-out share
     select_background: bool = True    # choose background_value among BACKGROUND_CHOICES on the selection split
     # alignment
@@ -193,7 +194,7 @@ class Config:
             if not getattr(self, name) > 0:
                 raise VtkitError(f"must be > 0, got {getattr(self, name)!r}", path=source, field=name)
         non_negative = ["negative_ratio", "background_ratio", "weight_decay", "warmup_fraction", "grad_clip",
-                        "context_window", "early_stop_patience", "seed", "substep_prior"]
+                        "context_window", "early_stop_patience", "seed", "substep_prior", "selection_fold"]
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise VtkitError(f"must be >= 0, got {getattr(self, name)!r}", path=source, field=name)

@@ -81,6 +81,7 @@ class TrainResult:
     chosen_by: str                   # the selection split that chose the epoch and ``choices``
     choices: dict                    # substep_mode, background_value chosen on the selection split
     selection_table: dict            # R1@0.3 of each "mode/background" tried there
+    selection_hits: dict             # video uid -> [R1@0.3 hits, queries] there, with the choices applied
     epochs_run: int                  # training epochs done (epoch 0 = evaluation only)
     stopped_early: bool
     trainable_params: int
@@ -226,8 +227,15 @@ def evaluate(model, cfg: Config, sel_ds, sel_ann, sel_features: dict) -> dict:
 
 def selection_split(train_ann, cfg: Config):
     """``(training videos, selection videos, what chose)``: the selection file when given, else a seeded,
-    video-level ``selection_fraction`` of the train videos (at least one, when there are two or more)."""
+    video-level ``selection_fraction`` of the train videos (at least one, when there are two or more).
+
+    ``selection_fold`` k holds out the k-th disjoint share of that size in the same seeded order, so
+    folds 0, 1, ... of one seed never share a selection video (fold 0 is the default split).
+    """
     if cfg.selection_annotations:
+        if cfg.selection_fold:
+            raise VtkitError("folds split the held-out share of the train videos; with selection_annotations "
+                             "leave selection_fold at 0", field="selection_fold")
         chosen = load_annotations(cfg.selection_annotations).head(cfg.max_videos)
         overlap = {v.video_uid for v in chosen.videos} & {v.video_uid for v in train_ann.videos}
         if overlap:
@@ -240,11 +248,16 @@ def selection_split(train_ann, cfg: Config):
     if n <= 0:
         raise VtkitError("no selection split: set selection_fraction > 0 with at least 2 train videos, or "
                          "selection_annotations", field="selection_fraction")
+    folds = len(uids) // n
+    if cfg.selection_fold >= folds:
+        raise VtkitError(f"{len(uids)} train videos make {folds} selection fold{'s' if folds != 1 else ''} of {n} "
+                         f"(0 to {folds - 1}), got {cfg.selection_fold}", field="selection_fold")
     order = np.random.default_rng(np.random.SeedSequence([cfg.seed, 0x5E1EC7])).permutation(len(uids))
-    held = {uids[i] for i in order[:n]}
+    held = {uids[i] for i in order[cfg.selection_fold * n:(cfg.selection_fold + 1) * n]}
+    fold = f", fold {cfg.selection_fold}" if cfg.selection_fold else ""
     return (train_ann.subset([u for u in uids if u not in held]), train_ann.subset(held),
             f"{len(held)} held-out train video{'s' if len(held) != 1 else ''} ({cfg.selection_fraction:.0%} of "
-            f"{len(uids)}, seed {cfg.seed})")
+            f"{len(uids)}, seed {cfg.seed}{fold})")
 
 
 def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
@@ -265,8 +278,11 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
               for m in modes for b in values}
     # ties keep the parameters' own mode and background
     best_mode, best_value = max(scores, key=lambda k: (scores[k], k[0] == mode, k[1] == value))
+    windows = split_windows(videos, sims, base.replace(background_value=best_value), best_mode, cfg.chunk_seconds)[0]
+    hits = {v.video_uid: [round(score(windows, v.queries, thresholds=(0.3,), ks=(1,), breakdown=False)["R1@0.3"]
+                                * len(v.queries)), len(v.queries)] for v in videos}
     return {"substep_mode": best_mode, "background_value": float(best_value),
-            "table": {f"{m}/{b:g}": r for (m, b), r in scores.items()}}
+            "table": {f"{m}/{b:g}": r for (m, b), r in scores.items()}, "hits": hits}
 
 
 def write_history(path: Path, history: list[dict]) -> None:
@@ -502,7 +518,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                            last_checkpoint=folder / "last.safetensors", best_metric=best[0] if best else math.nan,
                            metric=metric, best_epoch=best_epoch, chosen_by=chosen_by,
                            choices={k: v for k, v in choices.items() if k in ("substep_mode", "background_value")},
-                           selection_table=choices.get("table", {}),
+                           selection_table=choices.get("table", {}), selection_hits=choices.get("hits", {}),
                            epochs_run=max(done, default=0), stopped_early=stopped,
                            trainable_params=counts["trainable"], total_params=counts["total"],
                            seconds=time.perf_counter() - t0,
