@@ -273,13 +273,13 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     values = BACKGROUND_CHOICES if cfg.select_background and cfg.background == "percentile" else (value,)
     queries = [q for v in videos for q in v.queries]
     base = AlignSettings.from_config(cfg).replace(aligner="dp")
-    scores = {(m, b): score(split_windows(videos, sims, base.replace(background_value=b), m, cfg.chunk_seconds)[0],
-                            queries, thresholds=(0.3,), ks=(1,), breakdown=False)["R1@0.3"]
-              for m in modes for b in values}
+    windows = {(m, b): split_windows(videos, sims, base.replace(background_value=b), m, cfg.chunk_seconds)[0]
+               for m in modes for b in values}
+    scores = {k: score(w, queries, thresholds=(0.3,), ks=(1,), breakdown=False)["R1@0.3"] for k, w in windows.items()}
     # ties keep the parameters' own mode and background
     best_mode, best_value = max(scores, key=lambda k: (scores[k], k[0] == mode, k[1] == value))
-    windows = split_windows(videos, sims, base.replace(background_value=best_value), best_mode, cfg.chunk_seconds)[0]
-    hits = {v.video_uid: [round(score(windows, v.queries, thresholds=(0.3,), ks=(1,), breakdown=False)["R1@0.3"]
+    chosen = windows[(best_mode, best_value)]
+    hits = {v.video_uid: [round(score(chosen, v.queries, thresholds=(0.3,), ks=(1,), breakdown=False)["R1@0.3"]
                                 * len(v.queries)), len(v.queries)] for v in videos}
     return {"substep_mode": best_mode, "background_value": float(best_value),
             "table": {f"{m}/{b:g}": r for (m, b), r in scores.items()}, "hits": hits}
