@@ -3,8 +3,9 @@
     python bench/quality_table.py LABEL=RESULT.json [LABEL=RESULT.json ...]
 
 Ablations and before/after comparisons are each one ``bench_quality.py`` run with ``-p`` values;
-this prints their kit rows (R1@0.3 per level, percent) with the chance, oracle and probe rows of the
-first result, for the README (through ``bench/publish.py``).
+this prints their kit rows (R1@0.3 per level, percent; mean ± standard deviation for a result of
+several seeds, ``--repeat``) with the chance, oracle and probe rows of the first result, for the
+README (through ``bench/publish.py``).
 """
 import sys
 from pathlib import Path
@@ -28,15 +29,21 @@ def main(argv: list[str]) -> int:
         return 2
     results = [(label, read_json(path, "benchmark result")) for label, path in (a.split("=", 1) for a in argv)]
     first = results[0][1]
-    print(f"{first['videos']} videos ({first['chunks']} chunks), R1@0.3 in percent on the test videos")
-    rows = [(name, first["rows"][name]) for name in ("chance", "oracle", "probe") if name in first["rows"]]
-    rows += [(f"kit: {label}" + (f" ({' '.join(_short(x) for x in r['params'])})" if r["params"] else ""),
-              next(v for k, v in r["rows"].items() if k.startswith("kit (")))
-             for label, r in results]
-    width = max(len(name) for name, _ in rows) + 2
-    print(f"{'':<{width}}" + "".join(f"{lvl:>10}" for lvl in LEVELS))
-    for name, row in rows:
-        print(f"{name:<{width}}" + "".join(f"{100 * row[lvl]['R1@0.3']:>10.2f}" for lvl in LEVELS))
+    print(f"{first['videos']} videos ({first['chunks']} chunks), R1@0.3 in percent on the test videos"
+          " (kit rows of several seeds: mean ± standard deviation)")
+    rows = [(name, first["rows"][name], None) for name in ("chance", "oracle", "probe") if name in first["rows"]]
+    for label, r in results:
+        kit = next(k for k in r["rows"] if k.startswith("kit ("))
+        seeds = f", {r['repeat']} seeds" if r.get("repeat", 1) > 1 else ""
+        params = " ".join(_short(x) for x in r["params"])
+        rows.append((f"kit: {label}" + (f" ({params}{seeds})" if params else f" ({seeds[2:]})" if seeds else ""),
+                     r["rows"][kit], (r.get("spread") or {}).get(kit)))
+    width = max(len(name) for name, _, _ in rows) + 2
+    print(f"{'':<{width}}" + "".join(f"{lvl:>14}" for lvl in LEVELS))
+    for name, row, spread in rows:
+        cells = [f"{100 * row[lvl]['R1@0.3']:.2f}" + (f"±{100 * spread[lvl]['R1@0.3']:.1f}" if spread else "")
+                 for lvl in LEVELS]
+        print(f"{name:<{width}}" + "".join(f"{c:>14}" for c in cells))
     return 0
 
 
