@@ -128,7 +128,7 @@ class Config:
     dfs_max_total: Optional[int] = None   # DFS only: at most this many chunks covered by all steps together
     dfs_max_gap: Optional[int] = None     # DFS only: at most this many chunks between consecutive steps
     dfs_max_skips: Optional[int] = None   # DFS only: at most this many skipped steps (needs skip_penalty)
-    substep_mode: str = "best"
+    substep_mode: str = "hierarchical"  # chosen on selection folds (README); "best": chosen per run
     substep_prior: float = 1.0    # hierarchical substeps: bonus (std of S) on their even share of the parent's segment
     top_k: int = DEFAULT_TOP_K
 
