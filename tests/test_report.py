@@ -206,3 +206,18 @@ def test_a_page_without_metrics_or_figures(tmp_path):
     (tmp_path / "bare" / "figures" / "02_broken.png").write_bytes(b"not a png")
     broken = _page(tmp_path / "bare")
     assert "metrics.json could not be read" in broken and "<figure><img" in broken and "02_broken.png" in broken
+
+
+def test_readme_block_says_what_was_chosen_and_what_was_set(tmp_path):
+    from vtkit.report import README_END, README_START, publish
+
+    fixed = {**TRAINING, "choices": {"substep_mode": "hierarchical", "background_value": 60.0},
+             "selection_table": {"hierarchical/50": 0.2, "hierarchical/60": 0.25}}
+    readme = tmp_path / "README.md"
+    readme.write_text(f"top\n{README_START}\nold\n{README_END}\nbottom\n")
+    publish(_run(tmp_path / "run", _metrics(training=fixed), figures=()), readme, tmp_path / "figures")
+    text = readme.read_text()
+    assert ("Chosen on 1 held-out train videos (15% of 8, seed 0), never on val: the best epoch (8 of 8) and the "
+            "background percentile (60); val is scored once, at the end. Set by the parameters: the substep mode "
+            "(hierarchical).") in text
+    assert text.startswith("top\n") and text.endswith("bottom\n") and "old" not in text

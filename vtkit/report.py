@@ -214,10 +214,9 @@ def publish(run_dir: str | Path, readme: str | Path = "README.md", figure_dir: s
         lines.append("Untrained model with the DP aligner (reference): "
                      + ", ".join(f"{m} {100 * u[m]:.2f}" for m in METRIC_NAMES if m in u) + ".")
     if training.get("chosen_by"):
-        choices = training.get("choices") or {}
-        lines.append(f"Chosen on {training['chosen_by']}, never on val: the best epoch ({training.get('best_epoch')}), "
-                     f"the substep mode ({choices.get('substep_mode')}) and the background percentile "
-                     f"({choices.get('background_value')}); val is scored once, at the end.")
+        chosen, fixed = chosen_and_fixed(training, params)
+        lines.append(f"Chosen on {training['chosen_by']}, never on val: {_join(chosen)}; val is scored once, at the end."
+                     + (f" Set by the parameters: {_join(fixed)}." if fixed else ""))
     if training.get("untrained") and training.get("trained"):
         before, after = training["untrained"], training["trained"]
         lines.append("On the selection split, training lifts text-to-video R@1 from "
@@ -429,11 +428,8 @@ def _selection_grid(table: Any) -> tuple[list[str], list[str], dict] | None:
     return list(dict.fromkeys(m for m, _ in cells)), list(dict.fromkeys(v for _, v in cells)), cells
 
 
-def _choices_html(training: dict, params: dict, metrics: dict) -> list[str]:
-    """Which split chose what, and why the training curves' alignment number is not the headline's."""
-    if not training.get("chosen_by"):
-        return [_p("This run holds no training record (training.json): which split chose the epoch, the substep "
-                   "mode and the background is not known.")]
+def chosen_and_fixed(training: dict, params: dict) -> tuple[list[str], list[str]]:
+    """``(what the selection split chose, what the parameters set)`` as phrases, e.g. "the best epoch (3 of 8)"."""
     choices = training.get("choices") or {}
     grid = _selection_grid(training.get("selection_table"))
     modes, values = (grid[0], grid[1]) if grid else ([], [])
@@ -442,6 +438,15 @@ def _choices_html(training: dict, params: dict, metrics: dict) -> list[str]:
                                  (_background_word(params), choices.get("background_value"), values)):
         if value is not None:
             (chosen if len(options) > 1 else fixed).append(f"the {what} ({_scalar(value)})")
+    return chosen, fixed
+
+
+def _choices_html(training: dict, params: dict, metrics: dict) -> list[str]:
+    """Which split chose what, and why the training curves' alignment number is not the headline's."""
+    if not training.get("chosen_by"):
+        return [_p("This run holds no training record (training.json): which split chose the epoch, the substep "
+                   "mode and the background is not known.")]
+    chosen, fixed = chosen_and_fixed(training, params)
     text = (f"The selection split, {training['chosen_by']}, chose {_join(chosen)}; val chose nothing and is "
             "scored once, at the end, with these choices."
             + (f" Set by the parameters, not chosen: {_join(fixed)}." if fixed else ""))
