@@ -49,12 +49,6 @@ class Run:
         self.val = (metrics["aligners"]["dp"]["R1@0.3"], levels.get("step", {}).get("R1@0.3"),
                     levels.get("substep", {}).get("R1@0.3"))
 
-    def selection(self) -> float:
-        if self.hits:
-            return sum(h for h, _ in self.hits.values()) / sum(n for _, n in self.hits.values())
-        return self.best_metric
-
-
 def _fold_of(folder: Path) -> int:
     run = folder / "run.json"
     return int(read_json(run, "run record").get("parameters", {}).get(FOLD, 0)) if run.exists() else 0
@@ -85,10 +79,11 @@ def baseline_runs(path: Path) -> list[Run]:
 
 
 def pooled(runs: list[Run]) -> float | None:
+    """Selection R1@0.3 over the runs' held-out videos; without per-video hits, the mean best metric."""
     hits = [h for run in runs for h in run.hits.values()]
     if hits:
         return sum(h for h, _ in hits) / sum(n for _, n in hits)
-    scores = [run.selection() for run in runs if run.selection() is not None]
+    scores = [run.best_metric for run in runs if run.best_metric is not None]
     return float(np.mean(scores)) if scores else None
 
 
@@ -127,9 +122,8 @@ def pct(value) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
-def row_cells(runs: list[Run], base: list[Run] | None, level: float) -> list[str]:
+def row_cells(runs: list[Run], gain: tuple[float, float, float] | None) -> list[str]:
     runs = sorted(runs, key=lambda r: r.fold)
-    gain = paired_gain(runs, base, level) if base is not None else None
     choices = ",".join(f"{str(r.choices.get('substep_mode', '-'))[:1]}{r.choices.get('background_value', 0):g}"
                        for r in runs)
     val = [np.mean([r.val[i] for r in runs]) if all(r.val[i] is not None for r in runs) else None for i in range(3)]
@@ -145,12 +139,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("sweeps", type=Path, nargs="+", help="vtkit sweep folders")
     args = parser.parse_args(argv)
     base = baseline_runs(args.baseline)
-    rows = [("defaults (baseline)", row_cells(base, None, args.level), "")]
+    rows = [("defaults (baseline)", row_cells(base, None), "")]
     for folder in args.sweeps:
         for name, runs in sweep_groups(folder):
-            cells = row_cells(runs, base, args.level)
             gain = paired_gain(runs, base, args.level)
-            rows.append((name, cells, "*" if gain is not None and gain[1] > 0 else ""))
+            rows.append((name, row_cells(runs, gain), "*" if gain is not None and gain[1] > 0 else ""))
     width = max(len(name) for name, _, _ in rows) + 3
     widths = [max(len(c), *(len(cells[i]) for _, cells, _ in rows)) + 2 for i, c in enumerate(COLUMNS)]
     print(f"{'point':<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(COLUMNS, widths)))

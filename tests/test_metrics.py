@@ -8,7 +8,7 @@ import pytest
 
 from vtkit.annotations import Query
 from vtkit.cli import main
-from vtkit.metrics import iou, recall_curve, score
+from vtkit.metrics import iou, query_hits, recall_curve, score
 from vtkit.submission import write_submission
 
 
@@ -81,6 +81,16 @@ def test_recall_curve_matches_score():
     curve = recall_curve(preds, queries, thresholds=[0.1, 0.3, 0.5, 0.7, 0.9])
     assert curve["R1"].tolist() == [1.0, 0.75, 0.5, 0.25, 0.0]
     assert curve["R1"][1] == score(preds, queries)["R1@0.3"]
+
+
+def test_query_hits_are_what_score_counts():
+    queries = [q(0, 0.0, 10.0), q(1, 0.0, 10.0), q(2, 0.0, 10.0), q(3, 0.0, 10.0)]
+    preds = {queries[0].key: [(0.0, 3.0)], queries[1].key: [(0.0, 5.0)],
+             queries[2].key: [(20.0, 30.0), (0.0, 6.0)]}                # IoU 0.3 (not a hit), 0.5, top-2 0.6
+    assert query_hits(preds, queries).tolist() == [False, True, False, False]
+    assert query_hits(preds, queries, k=5, threshold=0.5).tolist() == [False, False, True, False]
+    for k, t in ((1, 0.3), (1, 0.5), (5, 0.3), (5, 0.5)):
+        assert query_hits(preds, queries, k, t).mean() == score(preds, queries)[f"R{k}@{t:g}"]
 
 
 def test_unlabelled_queries_cannot_be_scored():

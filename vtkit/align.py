@@ -45,6 +45,9 @@ REPORT_ALIGNERS = ("dp", "dfs", "unordered", "dropdtw")   # the aligners a repor
 BACKGROUNDS = ("percentile", "constant")
 DEFAULT_TOP_K = 5
 DEFAULT_MIN_LEN = 2         # chunks (4 s of 2 s chunks): chosen on held-out training videos of the GoalStep-scale benchmark
+SUBSTEP_MODES = ("hierarchical", "parent", "video")   # how substeps are aligned (vtkit.predict)
+DEFAULT_SUBSTEP_MODE = "hierarchical"                 # chosen on selection folds of that benchmark (README)
+DEFAULT_SUBSTEP_PRIOR = 1.0                           # hierarchical substeps: bonus on their share of the parent
 DEFAULT_NODE_BUDGET = 500_000
 DEFAULT_TIME_BUDGET = 1.0
 NEG = -np.inf
@@ -132,7 +135,8 @@ def _check_b(b, n: int) -> np.ndarray:
     return b
 
 
-def _bounds(min_len, max_len, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+def length_bounds(min_len, max_len, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(lo, hi)``: each of ``k`` steps' least and most chunks over ``n`` chunks (scalars broadcast; checked)."""
     lo = np.broadcast_to(np.asarray(1 if min_len is None else min_len), (k,)) if np.ndim(min_len) == 0 \
         else np.asarray(min_len)
     hi_raw = n if max_len is None else max_len
@@ -156,7 +160,7 @@ def _prepare(S, b, min_len, max_len, skip_penalty, scratch: bool = False):
     S = _check_S(S)
     k, n = S.shape
     b = _check_b(b, n)
-    lo, hi = _bounds(min_len, max_len, k, n)
+    lo, hi = length_bounds(min_len, max_len, k, n)
     if skip_penalty is not None:
         if not np.isfinite(skip_penalty):
             raise VtkitError(f"must be a finite number or None, got {skip_penalty!r}", field="skip_penalty")
@@ -364,7 +368,7 @@ def alignment_score(S, b, segments: Sequence[Span | None], skip_penalty=None, du
 def check_segments(segments: Sequence[Span | None], n: int, min_len=1, max_len=None, allow_skip=False) -> None:
     """Raise VtkitError unless the segments are in order, disjoint, in bounds and of valid length."""
     k = len(segments)
-    lo, hi = _bounds(min_len, max_len, k, n)
+    lo, hi = length_bounds(min_len, max_len, k, n)
     prev_end = -1
     for i, seg in enumerate(segments):
         if seg is None:
@@ -814,7 +818,7 @@ class AlignSettings:
     max_total: Optional[int] = None             # DFS only: at most this many chunks in all segments together
     max_gap: Optional[int] = None               # DFS only: at most this many chunks between consecutive steps
     max_skips: Optional[int] = None             # DFS only: at most this many skipped steps (with skip_penalty)
-    substep_prior: float = 1.0                  # hierarchical substeps: bonus on their share of the parent (vtkit.predict)
+    substep_prior: float = DEFAULT_SUBSTEP_PRIOR  # hierarchical substeps: bonus on their share of the parent (vtkit.predict)
 
     @classmethod
     def from_config(cls, cfg) -> "AlignSettings":

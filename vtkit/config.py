@@ -14,7 +14,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Optional
 
-from vtkit.align import ALIGNERS, BACKGROUNDS, DEFAULT_MIN_LEN, DEFAULT_NODE_BUDGET, DEFAULT_TIME_BUDGET, DEFAULT_TOP_K
+from vtkit.align import (ALIGNERS, BACKGROUNDS, DEFAULT_MIN_LEN, DEFAULT_NODE_BUDGET, DEFAULT_SUBSTEP_MODE,
+                         DEFAULT_SUBSTEP_PRIOR, DEFAULT_TIME_BUDGET, DEFAULT_TOP_K, SUBSTEP_MODES)
 from vtkit.errors import VtkitError, describe
 from vtkit.text import DEFAULT_TEXT_MODEL
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS
@@ -27,7 +28,7 @@ CHOICES = {
     "lr_schedule": ("cosine", "plateau", "constant"),
     "aligner": ALIGNERS,
     "background": BACKGROUNDS,
-    "substep_mode": ("best", "hierarchical", "parent", "video"),
+    "substep_mode": ("best", *SUBSTEP_MODES),
     "train_levels": ("both", "step", "substep"),
     "device": ("auto", "cpu", "cuda"),
 }
@@ -128,8 +129,8 @@ class Config:
     dfs_max_total: Optional[int] = None   # DFS only: at most this many chunks covered by all steps together
     dfs_max_gap: Optional[int] = None     # DFS only: at most this many chunks between consecutive steps
     dfs_max_skips: Optional[int] = None   # DFS only: at most this many skipped steps (needs skip_penalty)
-    substep_mode: str = "hierarchical"  # chosen on selection folds (README); "best": chosen per run
-    substep_prior: float = 1.0    # hierarchical substeps: bonus (std of S) on their even share of the parent's segment
+    substep_mode: str = DEFAULT_SUBSTEP_MODE  # "best": each run's selection split chooses among SUBSTEP_MODES
+    substep_prior: float = DEFAULT_SUBSTEP_PRIOR  # hierarchical substeps: bonus (std of S) on their even share of the parent
     top_k: int = DEFAULT_TOP_K
 
     @classmethod

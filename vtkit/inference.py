@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vtkit.align import ALIGNERS, AlignSettings, align_unordered, background_vector
+from vtkit.align import ALIGNERS, AlignSettings, align_unordered, background_vector, length_bounds
 from vtkit.annotations import Annotations, load_annotations
 from vtkit.checkpoint import load_model
 from vtkit.config import Config
@@ -119,7 +119,7 @@ def _occurrences(S, result, k: int, count: int, settings: AlignSettings):
     b = background_vector(S, settings.background, settings.background_value)
     spans = list(result.spans(k, 1))
     row = np.asarray(S[k], dtype=np.float64).copy()
-    own_min = int(np.broadcast_to(np.asarray(1 if settings.min_len is None else settings.min_len), (len(S),))[k])
+    own_min = int(length_bounds(settings.min_len, settings.max_len, *np.shape(S))[0][k])
     blocked = -1e9 - np.abs(row).max()  # finite: a window through an earlier occurrence never wins
     while spans and len(spans) < min(count, top_k):
         for s, e in spans:

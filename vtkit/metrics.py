@@ -52,6 +52,11 @@ def _summarise(table: np.ndarray, thresholds, ks) -> dict:
     return out
 
 
+def query_hits(predictions: Mapping[Key, Sequence], queries: Sequence, k: int = 1, threshold: float = 0.3) -> np.ndarray:
+    """Bool per query: a hit at (``k``, ``threshold``), as :func:`score` counts it."""
+    return (_iou_table(predictions, list(queries), k) > threshold).any(axis=1)
+
+
 def score(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds: Iterable[float] = THRESHOLDS,
           ks: Iterable[int] = KS, breakdown: bool = True) -> dict:
     """Recall at each (k, IoU threshold), mIoU and the number of scored queries (fractions in [0, 1]).

@@ -31,7 +31,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from vtkit.align import REPORT_ALIGNERS, AlignSettings, Alignment, SearchBudgetExceeded, align, background_vector
+from vtkit.align import (DEFAULT_SUBSTEP_MODE, REPORT_ALIGNERS, SUBSTEP_MODES, AlignSettings, Alignment,
+                         SearchBudgetExceeded, align, background_vector)
 from vtkit.annotations import Annotations, Video, check_goal_within, load_annotations
 from vtkit.checkpoint import build_model, load_model, read_choices
 from vtkit.config import Config
@@ -39,8 +40,6 @@ from vtkit.errors import VtkitError
 from vtkit.features import open_store, require_features
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, goal_chunk_range
 
-SUBSTEP_MODES = ("hierarchical", "parent", "video")
-DEFAULT_SUBSTEP_MODE = "hierarchical"
 PARENT_MARGIN = 3        # chunks: the least room around a parent's segment in hierarchical mode
 PARENT_PENALTY = 1.0     # hierarchical mode: cost away from the parent's segment, in standard deviations of S
 

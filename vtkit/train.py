@@ -57,7 +57,7 @@ from vtkit.options import ArgumentParser
 from vtkit.features import open_store
 from vtkit.io import atomic_open
 from vtkit.loss import ClipLoss, InfoNCELoss
-from vtkit.metrics import score
+from vtkit.metrics import query_hits, score
 from vtkit.model import DualEncoder, count_parameters
 from vtkit.align import AlignSettings
 from vtkit.predict import SUBSTEP_MODES, predict_split, resolve_substep_mode, split_windows
@@ -273,16 +273,16 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     values = BACKGROUND_CHOICES if cfg.select_background and cfg.background == "percentile" else (value,)
     queries = [q for v in videos for q in v.queries]
     base = AlignSettings.from_config(cfg).replace(aligner="dp")
-    windows = {(m, b): split_windows(videos, sims, base.replace(background_value=b), m, cfg.chunk_seconds)[0]
-               for m in modes for b in values}
-    scores = {k: score(w, queries, thresholds=(0.3,), ks=(1,), breakdown=False)["R1@0.3"] for k, w in windows.items()}
+    hits = {(m, b): query_hits(split_windows(videos, sims, base.replace(background_value=b), m, cfg.chunk_seconds)[0],
+                               queries) for m in modes for b in values}
+    scores = {k: float(h.mean()) for k, h in hits.items()}
     # ties keep the parameters' own mode and background
     best_mode, best_value = max(scores, key=lambda k: (scores[k], k[0] == mode, k[1] == value))
-    chosen = windows[(best_mode, best_value)]
-    hits = {v.video_uid: [round(score(chosen, v.queries, thresholds=(0.3,), ks=(1,), breakdown=False)["R1@0.3"]
-                                * len(v.queries)), len(v.queries)] for v in videos}
+    video_of = np.array([q.video_uid for q in queries])
+    chosen = hits[(best_mode, best_value)]
+    per_video = {v.video_uid: [int(chosen[video_of == v.video_uid].sum()), len(v.queries)] for v in videos}
     return {"substep_mode": best_mode, "background_value": float(best_value),
-            "table": {f"{m}/{b:g}": r for (m, b), r in scores.items()}, "hits": hits}
+            "table": {f"{m}/{b:g}": r for (m, b), r in scores.items()}, "hits": per_video}
 
 
 def write_history(path: Path, history: list[dict]) -> None:
