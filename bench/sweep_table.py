@@ -11,8 +11,10 @@ a choice may look at); its gain over the baseline with a paired bootstrap interv
 (fold, video) pairs both ran on; the best epoch and chosen substep mode/background per fold; then
 the reported split's dp R1@0.3 over all queries, steps and substeps, averaged over the folds
 (``metrics.json``, shown only to report). A point is marked ``*`` where the whole interval lies
-above zero. Below the table: each substep mode on the baseline's selection folds, at each fold's
-best background, when the baseline tried them all (``substep_mode=best``).
+above zero. Below the table, for each point that tried every substep mode (``substep_mode=best``):
+each mode pooled over its folds at each fold's best background (``selection_mode_hits``), with its
+gain over the default mode on the same (fold, video) pairs and the same kind of interval; records
+without per-mode hits show the pooled scores only.
 """
 import argparse
 import csv
@@ -24,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from vtkit.align import DEFAULT_SUBSTEP_MODE  # noqa: E402
 from vtkit.errors import VtkitError  # noqa: E402
 from vtkit.io import read_json  # noqa: E402
 
@@ -41,6 +44,8 @@ class Run:
         metrics = read_json(folder / "metrics.json", "metrics")
         self.fold = fold
         self.hits = {uid: tuple(h) for uid, h in (training.get("selection_hits") or {}).items()}
+        self.mode_hits = {mode: {uid: tuple(h) for uid, h in per_video.items()}
+                          for mode, per_video in (training.get("selection_mode_hits") or {}).items()}
         self.best_metric = training.get("best_metric")
         self.best_epoch = training.get("best_epoch")
         self.choices = training.get("choices") or {}
@@ -90,17 +95,41 @@ def pooled(runs: list[Run]) -> float | None:
 def paired_gain(runs: list[Run], base: list[Run], level: float, seed: int = 0) -> tuple[float, float, float] | None:
     """Gain in pooled selection R1@0.3 over the baseline on the (fold, video) pairs both scored, with a
     bootstrap interval over those pairs; None without per-video hits."""
-    base_hits = {(run.fold, uid): h for run in base for uid, h in run.hits.items()}
-    pairs = [(h[0], base_hits[(run.fold, uid)][0], h[1]) for run in runs for uid, h in run.hits.items()
-             if (run.fold, uid) in base_hits]
+    return _paired({(run.fold, uid): h for run in runs for uid, h in run.hits.items()},
+                   {(run.fold, uid): h for run in base for uid, h in run.hits.items()}, level, seed)
+
+
+def _paired(ours: dict, theirs: dict, level: float, seed: int) -> tuple[float, float, float] | None:
+    """``(gain, low, high)`` of ``ours`` over ``theirs`` ({(fold, uid): (hits, queries)}) on their shared keys."""
+    pairs = [(h[0], theirs[key][0], h[1]) for key, h in ours.items() if key in theirs]
     if not pairs:
         return None
-    ours, theirs, n = (np.array(col, float) for col in zip(*pairs))
-    gain = (ours.sum() - theirs.sum()) / n.sum()
+    mine, other, n = (np.array(col, float) for col in zip(*pairs))
+    gain = (mine.sum() - other.sum()) / n.sum()
     pick = np.random.default_rng(seed).integers(0, len(n), size=(RESAMPLES, len(n)))
-    draws = ((ours[pick] - theirs[pick]).sum(axis=1)) / n[pick].sum(axis=1)
+    draws = ((mine[pick] - other[pick]).sum(axis=1)) / n[pick].sum(axis=1)
     low, high = np.quantile(draws, [(1 - level) / 2, (1 + level) / 2])
     return float(gain), float(low), float(high)
+
+
+def mode_line(name: str, runs: list[Run], level: float) -> str | None:
+    """Each substep mode of a point that tried them all, against the default mode, on the same pairs."""
+    if not runs or not all(run.mode_hits for run in runs):
+        return None
+    by_mode = defaultdict(dict)
+    for run in runs:
+        for mode, per_video in run.mode_hits.items():
+            by_mode[mode].update({(run.fold, uid): h for uid, h in per_video.items()})
+    reference = by_mode.get(DEFAULT_SUBSTEP_MODE)
+    cells = []
+    for mode, hits in sorted(by_mode.items(), key=lambda kv: -sum(h for h, _ in kv[1].values())):
+        cell = f"{mode} {pct(sum(h for h, _ in hits.values()) / sum(n for _, n in hits.values()))}"
+        gain = _paired(hits, reference, level, 0) if reference is not None and mode != DEFAULT_SUBSTEP_MODE else None
+        if gain is not None:
+            cell += f" {100 * gain[0]:+.2f} [{100 * gain[1]:+.2f}, {100 * gain[2]:+.2f}]"
+        cells.append(cell)
+    return (f"substep modes at {name} (each at its best background; gain over {DEFAULT_SUBSTEP_MODE}): "
+            + "; ".join(cells))
 
 
 def mode_table(runs: list[Run]) -> dict[str, float]:
@@ -140,10 +169,12 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     base = baseline_runs(args.baseline)
     rows = [("defaults (baseline)", row_cells(base, None), "")]
+    modes = [mode_line("the baseline", base, args.level)]
     for folder in args.sweeps:
         for name, runs in sweep_groups(folder):
             gain = paired_gain(runs, base, args.level)
             rows.append((name, row_cells(runs, gain), "*" if gain is not None and gain[1] > 0 else ""))
+            modes.append(mode_line(name, runs, args.level))
     width = max(len(name) for name, _, _ in rows) + 3
     widths = [max(len(c), *(len(cells[i]) for _, cells, _ in rows)) + 2 for i, c in enumerate(COLUMNS)]
     print(f"{'point':<{width}}" + "".join(f"{c:>{w}}" for c, w in zip(COLUMNS, widths)))
@@ -153,10 +184,12 @@ def main(argv: list[str]) -> int:
           f"the same (fold, video) pairs, [{100 * args.level:g} % paired bootstrap interval]; * = the interval lies "
           f"above 0; mode/bg per fold (h/p/v = hierarchical/parent/video); val = the reported split, mean over "
           f"the folds, chooses nothing")
-    modes = mode_table(base)
-    if len(modes) > 1:
+    for line in filter(None, modes):
+        print(line)
+    pooled_modes = mode_table(base)
+    if not modes[0] and len(pooled_modes) > 1:
         print("substep mode on the baseline's selection folds (each at its best background): "
-              + ", ".join(f"{m} {pct(v)}" for m, v in sorted(modes.items(), key=lambda kv: -kv[1])))
+              + ", ".join(f"{m} {pct(v)}" for m, v in sorted(pooled_modes.items(), key=lambda kv: -kv[1])))
     return 0
 
 

@@ -49,13 +49,17 @@ def test_negative_fold_is_refused(tiny_samples, tmp_path):
         tiny_config(tiny_samples, tmp_path, selection_fold=-1)
 
 
-def test_selection_hits_pool_to_the_chosen_score(tiny_samples, tmp_path):
+@pytest.mark.parametrize("mode", ["hierarchical", "best"])
+def test_selection_hits_pool_to_the_chosen_score(tiny_samples, tmp_path, mode):
     """Per-video hits on the selection split, with the chosen mode and background, add up to the score
-    the choice was made on; training.json carries them."""
+    the choice was made on; with ``best``, each mode's hits add up to its best score; training.json
+    carries them."""
     from test_train import tiny_config
+    from vtkit.align import SUBSTEP_MODES
     from vtkit.report import training_summary
 
-    cfg = tiny_config(tiny_samples, tmp_path, epochs=1, max_steps_per_epoch=2, early_stop_patience=0)
+    cfg = tiny_config(tiny_samples, tmp_path, epochs=1, max_steps_per_epoch=2, early_stop_patience=0,
+                      substep_mode=mode)
     result = train(cfg, progress=False)
     _, held, _ = _split(cfg)
     assert set(result.selection_hits) == held
@@ -67,3 +71,15 @@ def test_selection_hits_pool_to_the_chosen_score(tiny_samples, tmp_path):
     assert result.selection_table[chosen] == max(result.selection_table.values())
     assert json.loads(json.dumps(training_summary(result)))["selection_hits"] == {
         uid: list(h) for uid, h in result.selection_hits.items()}
+    summary = json.loads(json.dumps(training_summary(result)))
+    if mode != "best":
+        assert result.selection_mode_hits == {} and summary["selection_mode_hits"] == {}
+        return
+    assert set(result.selection_mode_hits) == set(SUBSTEP_MODES)
+    for m, per_video in result.selection_mode_hits.items():
+        assert set(per_video) == held
+        pooled = sum(h for h, _ in per_video.values()) / sum(n for _, n in per_video.values())
+        assert pooled == pytest.approx(max(v for k, v in result.selection_table.items() if k.startswith(m + "/")))
+    assert result.selection_mode_hits[result.choices["substep_mode"]] == result.selection_hits
+    assert summary["selection_mode_hits"] == {m: {u: list(h) for u, h in pv.items()}
+                                              for m, pv in result.selection_mode_hits.items()}

@@ -10,11 +10,13 @@ QUERIES = 10   # per selection video
 
 
 def _run(folder: Path, hits: dict, val: float, mode: str = "hierarchical", bg: float = 70.0, epoch: int = 3,
-         table: dict | None = None) -> Path:
+         table: dict | None = None, mode_hits: dict | None = None) -> Path:
     folder.mkdir(parents=True)
     (folder / "training.json").write_text(json.dumps({
         "best_metric": 0.0, "best_epoch": epoch, "choices": {"substep_mode": mode, "background_value": bg},
-        "selection_hits": {uid: [h, QUERIES] for uid, h in hits.items()}, "selection_table": table or {}}))
+        "selection_hits": {uid: [h, QUERIES] for uid, h in hits.items()}, "selection_table": table or {},
+        "selection_mode_hits": {m: {uid: [h, QUERIES] for uid, h in per.items()}
+                                for m, per in (mode_hits or {}).items()}}))
     (folder / "metrics.json").write_text(json.dumps({
         "aligners": {"dp": {"R1@0.3": val}},
         "by_level": {"dp": {"step": {"R1@0.3": val + 0.1}, "substep": {"R1@0.3": val - 0.1}}}}))
@@ -69,6 +71,24 @@ def test_substep_modes_are_pooled_over_the_baseline_folds(tmp_path):
     # each fold at its best background: hierarchical 0.6 and 0.3, parent 0.4 and 0.5, 40 queries each
     line = _table(tmp_path)["substep"]
     assert "parent 45.00, hierarchical 45.00" in line or "hierarchical 45.00, parent 45.00" in line
+
+
+def test_a_point_that_tried_every_mode_gets_paired_mode_gains(tmp_path):
+    base = _sweep(tmp_path / "base", None, {None: [(f, _videos(f, [5, 5]), 0.4) for f in (0, 1)]})
+    modes = {f: {"hierarchical": _videos(f, [5, 5]), "parent": _videos(f, [7, 7]), "video": _videos(f, [1, 9])}
+             for f in (0, 1)}
+    best = _sweep(tmp_path / "best", "substep_mode", {"best": [(f, _videos(f, [7, 7]), 0.4, "parent", 70.0, 3, None,
+                                                                 modes[f]) for f in (0, 1)]})
+    out = subprocess.run([sys.executable, str(SCRIPT), str(base), str(best)], capture_output=True, text=True,
+                         check=True).stdout
+    lines = [line for line in out.splitlines() if line.startswith("substep modes at")]
+    assert len(lines) == 1 and "substep_mode=best" in lines[0]
+    cells = lines[0].split(": ", 1)[1].split("; ")
+    assert cells[0] == "parent 70.00 +20.00 [+20.00, +20.00]"     # better on every (fold, video) pair
+    assert cells[1] == "hierarchical 50.00"                      # the reference has no gain of its own
+    assert cells[2].startswith("video 50.00 +0.00 [")
+    low, high = (float(x) for x in cells[2].split("[")[1].rstrip("]").split(","))
+    assert low < 0 < high
 
 
 def test_a_baseline_run_folder_without_hits_still_reads(tmp_path):

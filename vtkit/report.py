@@ -52,7 +52,8 @@ def training_summary(result) -> dict:
             "params": params, "pairs_per_second": round(result.pairs_per_second, 1),
             "untrained": untrained, "trained": trained,
             "chosen_by": result.chosen_by, "choices": dict(result.choices), "selection_table": dict(result.selection_table),
-            "selection_hits": dict(result.selection_hits), "timings": dict(result.timings)}
+            "selection_hits": dict(result.selection_hits),
+            "selection_mode_hits": dict(result.selection_mode_hits), "timings": dict(result.timings)}
 
 
 def write_training_summary(out_dir: str | Path, summary: dict) -> Path:

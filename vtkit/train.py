@@ -82,6 +82,7 @@ class TrainResult:
     choices: dict                    # substep_mode, background_value chosen on the selection split
     selection_table: dict            # R1@0.3 of each "mode/background" tried there
     selection_hits: dict             # video uid -> [R1@0.3 hits, queries] there, with the choices applied
+    selection_mode_hits: dict        # substep_mode="best": mode -> {video uid: [hits, queries]} at its best background
     epochs_run: int                  # training epochs done (epoch 0 = evaluation only)
     stopped_early: bool
     trainable_params: int
@@ -279,10 +280,16 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     # ties keep the parameters' own mode and background
     best_mode, best_value = max(scores, key=lambda k: (scores[k], k[0] == mode, k[1] == value))
     video_of = np.array([q.video_uid for q in queries])
-    chosen = hits[(best_mode, best_value)]
-    per_video = {v.video_uid: [int(chosen[video_of == v.video_uid].sum()), len(v.queries)] for v in videos}
-    return {"substep_mode": best_mode, "background_value": float(best_value),
-            "table": {f"{m}/{b:g}": r for (m, b), r in scores.items()}, "hits": per_video}
+
+    def per_video(chosen: np.ndarray) -> dict:
+        return {v.video_uid: [int(chosen[video_of == v.video_uid].sum()), len(v.queries)] for v in videos}
+
+    out = {"substep_mode": best_mode, "background_value": float(best_value),
+           "table": {f"{m}/{b:g}": r for (m, b), r in scores.items()}, "hits": per_video(hits[(best_mode, best_value)])}
+    if len(modes) > 1:   # each mode at its own best background: paired comparisons of the modes
+        out["mode_hits"] = {m: per_video(hits[max(((m, b) for b in values),
+                                                  key=lambda k: (scores[k], k[1] == value))]) for m in modes}
+    return out
 
 
 def write_history(path: Path, history: list[dict]) -> None:
@@ -519,6 +526,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                            metric=metric, best_epoch=best_epoch, chosen_by=chosen_by,
                            choices={k: v for k, v in choices.items() if k in ("substep_mode", "background_value")},
                            selection_table=choices.get("table", {}), selection_hits=choices.get("hits", {}),
+                           selection_mode_hits=choices.get("mode_hits", {}),
                            epochs_run=max(done, default=0), stopped_early=stopped,
                            trainable_params=counts["trainable"], total_params=counts["total"],
                            seconds=time.perf_counter() - t0,
