@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vtkit.align import (AlignSettings, Alignment, align, align_dfs, align_dp, align_dropdtw, align_unordered,
-                         alignment_score, background_vector, check_segments, topk_segments)
+                         alignment_score, background_vector, check_segments, query_scores, topk_segments)
 from vtkit.errors import VtkitError
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -147,6 +147,19 @@ def test_background_vector_modes():
     assert np.allclose(background_vector(S, np.arange(4.0)), np.arange(4.0))
     with pytest.raises(VtkitError, match="background"):
         background_vector(S, np.arange(3.0))
+
+
+def test_query_scores_standardise_each_row():
+    rng = np.random.default_rng(3)
+    S = rng.normal(size=(4, 30)) * np.array([[0.1], [1.0], [5.0], [0.0]]) + np.array([[2.0], [-1.0], [0.0], [0.7]])
+    Z = query_scores(S, "zscore")
+    reference = [(row - row.mean()) / row.std() if row.std() > 1e-12 else np.zeros_like(row) for row in S]
+    assert np.allclose(Z, reference)
+    assert np.allclose(Z[:3].mean(axis=1), 0.0) and np.allclose(Z[:3].std(axis=1), 1.0) and not Z[3].any()
+    assert np.array_equal(query_scores(S, "none"), S)
+    with pytest.raises(VtkitError, match="query_norm") as err:
+        query_scores(S, "rank")
+    assert "\n" not in str(err.value)
 
 
 def test_dropdtw_is_dp_with_negative_drop_cost():

@@ -165,3 +165,18 @@ def test_substep_prior_places_substeps_without_evidence_on_their_slots():
                                  substep_mode="hierarchical", chunk_offset=5)
     assert with_prior[1][0] == (14.0, 20.0) and with_prior[2][0] == (20.0, 26.0)   # chunks 2-4 and 5-7, + 5
     assert without[1][0] != (14.0, 20.0)
+
+
+def test_zscored_queries_keep_a_text_close_to_every_chunk_from_taking_other_steps_chunks():
+    S_steps, S_sub = _similarities()
+    S_steps[0] += 1.5   # step 0's text sits closer to every chunk than step 1's
+    raw, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode="video", chunk_offset=5)
+    scaled, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0.replace(query_norm="zscore"),
+                                substep_mode="video", chunk_offset=5)
+    assert raw[0][0] == (10.0, 30.0)                       # up to step 1's window
+    assert scaled[0][0] == (14.0, 26.0) and scaled[3][0] == (30.0, 42.0)   # the annotated windows
+    shifted, _ = predict_queries(_video(), S_steps * 3.0 - 7.0, S_sub + 2.0, CONSTANT0.replace(query_norm="zscore"),
+                                 substep_mode="hierarchical", chunk_offset=5)
+    again, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0.replace(query_norm="zscore"),
+                               substep_mode="hierarchical", chunk_offset=5)
+    assert shifted == again                                # scale and shift of a row change nothing

@@ -43,6 +43,7 @@ from vtkit.timeline import iou
 ALIGNERS = ("dp", "dfs", "dropdtw", "unordered")          # every aligner (the config's choices)
 REPORT_ALIGNERS = ("dp", "dfs", "unordered", "dropdtw")   # the aligners a report scores, in report order
 BACKGROUNDS = ("percentile", "constant")
+QUERY_NORMS = ("zscore", "none")     # how a query's similarities are scaled before aligning (query_scores)
 DEFAULT_TOP_K = 5
 DEFAULT_MIN_LEN = 2         # chunks (4 s of 2 s chunks): chosen on held-out training videos of the GoalStep-scale benchmark
 SUBSTEP_MODES = ("hierarchical", "parent", "video")   # how substeps are aligned (vtkit.predict)
@@ -106,6 +107,23 @@ def background_vector(S, background="percentile", value: float = 50.0) -> np.nda
             return np.full(n, float(value))
         raise VtkitError(f"must be 'percentile', 'constant' or a vector, got {background!r}", field="background")
     return _check_b(background, n)
+
+
+def query_scores(S, norm: str = "none") -> np.ndarray:
+    """The scores an aligner is given for similarities ``S`` [queries, N].
+
+    ``"zscore"``: each query's row standardised over its N chunks (a constant row becomes 0), so a
+    query whose text sits closer to every chunk than another's does not take their chunks, and one
+    background percentile suits every row; ``"none"``: ``S`` as it is.
+    """
+    if norm not in QUERY_NORMS:
+        raise VtkitError(f"must be one of {', '.join(QUERY_NORMS)}, got {norm!r}", field="query_norm")
+    S = _check_S(S)
+    if norm == "none" or S.shape[1] == 0:
+        return S
+    centred = S - S.mean(axis=1, keepdims=True)
+    spread = centred.std(axis=1, keepdims=True)
+    return np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 1e-12)
 
 
 def _check_S(S) -> np.ndarray:
@@ -819,6 +837,7 @@ class AlignSettings:
     max_gap: Optional[int] = None               # DFS only: at most this many chunks between consecutive steps
     max_skips: Optional[int] = None             # DFS only: at most this many skipped steps (with skip_penalty)
     substep_prior: float = DEFAULT_SUBSTEP_PRIOR  # hierarchical substeps: bonus on their share of the parent (vtkit.predict)
+    query_norm: str = "none"    # similarities -> aligner scores (query_scores), applied by vtkit.predict and vtkit.inference
 
     @classmethod
     def from_config(cls, cfg) -> "AlignSettings":
@@ -827,7 +846,7 @@ class AlignSettings:
                    min_len=cfg.min_len, max_len=cfg.max_len, skip_penalty=cfg.skip_penalty,
                    node_budget=cfg.dfs_node_budget, top_k=cfg.top_k, time_budget=cfg.dfs_time_budget,
                    max_total=cfg.dfs_max_total, max_gap=cfg.dfs_max_gap, max_skips=cfg.dfs_max_skips,
-                   substep_prior=cfg.substep_prior)
+                   substep_prior=cfg.substep_prior, query_norm=cfg.query_norm)
 
     def replace(self, **changes) -> "AlignSettings":
         return dataclasses.replace(self, **changes)

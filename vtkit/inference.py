@@ -24,7 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
-from vtkit.align import ALIGNERS, AlignSettings, align_unordered, background_vector, length_bounds
+from vtkit.align import ALIGNERS, AlignSettings, align_unordered, background_vector, length_bounds, query_scores
 from vtkit.annotations import Annotations, load_annotations
 from vtkit.checkpoint import load_model
 from vtkit.config import Config
@@ -87,13 +87,14 @@ def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = 
         first, last = goal_chunk_range(goal, len(feats), chunk_seconds)
     S = model.similarity(feats[first: last + 1], steps)
     relaxed = settings.relaxed(*S.shape, own_bounds=True)
-    result = align_steps(S, relaxed, dfs_fallback=True)
+    scores = query_scores(S, settings.query_norm)
+    result = align_steps(scores, relaxed, dfs_fallback=True)
     segments = []
     for k, text in enumerate(steps):
         ranked = dict(result.alternatives[k]) if result.alternatives else {}
         spans = result.spans(k, settings.top_k)
         if segment_counts is not None and segment_counts[k] > 1:
-            spans = _occurrences(S, result, k, segment_counts[k], relaxed)
+            spans = _occurrences(scores, result, k, segment_counts[k], relaxed)
         alts = [_window(S[k], span, chunk_seconds, first, ranked.get(span)) for span in spans]
         top = alts[0] if alts else {"start": 0.0, "end": 0.0, "score": float("nan")}
         segments.append(StepSegment(k, text, top["start"], top["end"], top["score"], alts, result.aligner))

@@ -4,8 +4,9 @@ Training's validation, notebooks 03 and 04 and ``vtkit submit`` all go through
 :func:`predict_split`: similarities once per video over its searched chunk range (the goal
 segment when annotated, :func:`vtkit.timeline.goal_chunk_range`), then each aligner.
 
-Query windows: :func:`predict_queries` aligns a video's steps (one :class:`AlignSettings`,
-relaxed where the steps would not fit) and its substeps by ``substep_mode``:
+Query windows: :func:`predict_queries` turns similarities into aligner scores
+(:func:`vtkit.align.query_scores` by ``settings.query_norm``), then aligns a video's steps (one
+:class:`AlignSettings`, relaxed where the steps would not fit) and its substeps by ``substep_mode``:
 
 * ``"hierarchical"`` (default): all substeps of the video in order, as one sequence, over the
   searched range; a substep's similarity is lowered away from its parent's predicted segment (by
@@ -32,7 +33,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from vtkit.align import (DEFAULT_SUBSTEP_MODE, REPORT_ALIGNERS, SUBSTEP_MODES, AlignSettings, Alignment,
-                         SearchBudgetExceeded, align, background_vector)
+                         SearchBudgetExceeded, align, background_vector, query_scores)
 from vtkit.annotations import Annotations, Video, check_goal_within, load_annotations
 from vtkit.checkpoint import build_model, load_model, read_choices
 from vtkit.config import Config
@@ -96,6 +97,7 @@ def fell_back(result: Alignment, settings: AlignSettings) -> bool:
 def _ranked_steps(sims_entry, settings: AlignSettings) -> tuple[list[list[tuple[int, int]]], Alignment]:
     """``(each step's ranked chunk spans in video chunk indices, the alignment)``; a DFS over budget falls back."""
     S_steps, _, offset = sims_entry
+    S_steps = query_scores(S_steps, settings.query_norm)
     result = align_steps(S_steps, settings.relaxed(*S_steps.shape, own_bounds=True), dfs_fallback=True)
     ranked = [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)] for k in range(len(S_steps))]
     return ranked, result
@@ -152,7 +154,7 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
     if substep_mode not in SUBSTEP_MODES:
         raise VtkitError(f"must be one of {', '.join(SUBSTEP_MODES)}, got {substep_mode!r}", field="substep_mode")
     steps, subs, top_k = video.steps, video.substeps, st.top_k
-    S_steps = _check_S(S_steps, len(steps), "step", video.video_uid)
+    S_steps = query_scores(_check_S(S_steps, len(steps), "step", video.video_uid), st.query_norm)
     n = S_steps.shape[1]
     out: Windows = {}
     step_result = align(S_steps, st.relaxed(len(steps), n, own_bounds=True))
@@ -162,7 +164,7 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
         return out
     if S_substeps is None:
         raise VtkitError(f"{len(subs)} substeps but no substep similarities", field=video.video_uid)
-    S_sub = _check_S(S_substeps, len(subs), "substep", video.video_uid, n)
+    S_sub = query_scores(_check_S(S_substeps, len(subs), "substep", video.video_uid, n), st.query_norm)
     if substep_mode == "hierarchical":
         spread = float(S_sub.std())
         prior = (st.substep_prior * spread) * parent_slots(video, step_result, n) - \
