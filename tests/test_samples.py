@@ -207,6 +207,10 @@ def test_committed_statistics():
     assert any(len({s["step_description"] for s in v["segments"]}) < len(v["segments"]) for v in videos)
     with_subs = sum(bool(s["segments"]) for s in steps)
     assert 0.25 <= with_subs / len(steps) <= 0.75
+    substeps = sum(len(s["segments"]) for s in steps)
+    assert substeps / with_subs >= 3.0                            # real val: median 3, mean 4.5 per parent
+    assert 0.45 <= substeps / (substeps + len(steps)) <= 0.65     # real val: 56 % of the queries
+    assert any(len({u["step_description"] for u in s["segments"]}) < len(s["segments"]) for s in steps)
     total_chunks = sum(_chunk_count(COMMITTED, v["video_uid"]) for v in videos)
     assert 3000 <= total_chunks <= 7000
     size = sum(p.stat().st_size for p in COMMITTED.rglob("*") if p.is_file())

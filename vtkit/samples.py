@@ -61,6 +61,8 @@ OVERLAP_PROB = 0.06              # a step starts a few seconds before the previo
 OPTIONAL_SKIP_PROB = 0.4
 IRRELEVANT_PROB = 0.05
 SUBSTEP_PROB = 0.9               # for a step whose vocabulary entry lists substeps
+SUBSTEP_EXTRA_P = 0.4            # substeps per parent: 2 + Geometric(p) - 1 (mean 3.5; real val: median 3, mean 4.5)
+SUBSTEP_MIN_S = 3.0              # room each substep needs in its parent
 
 # Feature recipe (calibrated so a ridge map reaches roughly 0.6-0.7 chunk->step accuracy on val).
 GAIN = 20.0
@@ -339,8 +341,14 @@ def _entry(spec_category: str, description: str, start: float, end: float, *, co
 
 
 def _substeps(spec: StepSpec, start: float, end: float, rng: np.random.Generator) -> list[dict]:
-    k = min(len(spec.substeps), int(rng.integers(2, 5)))
-    chosen = [spec.substeps[j] for j in np.sort(rng.choice(len(spec.substeps), size=k, replace=False))]
+    """Substeps in order; more than the vocabulary lists repeat its substeps in cycles (real parents do:
+    peel, cut, peel, cut)."""
+    k = min(1 + int(rng.geometric(SUBSTEP_EXTRA_P)), max(2, int((end - start) // SUBSTEP_MIN_S)))
+    n = len(spec.substeps)
+    if k <= n:
+        chosen = [spec.substeps[j] for j in np.sort(rng.choice(n, size=k, replace=False))]
+    else:
+        chosen = [spec.substeps[j % n] for j in range(k)]
     span = end - start
     lengths = rng.dirichlet(np.full(k, 2.0)) * span * rng.uniform(0.7, 0.9)
     gaps = rng.dirichlet(np.ones(k + 1)) * (span - lengths.sum())
