@@ -297,3 +297,40 @@ def test_video_features_are_the_kept_videos_rows():
     assert list(got) == ["a", "b", "c"]
     for uid, array in tiny_features().items():
         np.testing.assert_array_equal(got[uid], array)
+
+
+@pytest.mark.parametrize("w", [0, 1])
+def test_negative_chunks_are_same_video_chunks_the_text_does_not_cover(w):
+    feats = tiny_features()
+    ds = make(negative_chunks=6, background_ratio=0.3, context_window=w)
+    index = np.arange(len(ds))
+    batch = ds.get_batch(index)
+    M = 6
+    assert batch["negative_chunk_features"].shape == (len(ds), M, *((2 * w + 1,) if w else ()), 4)
+    valid = batch["negative_chunk_valid"].numpy()
+    seen_invalid = 0
+    for i in index:
+        v, pos = int(ds.sample_video[i]), int(ds.sample_positive[i])
+        uid = ds.video_uids[v]
+        rows = batch["negative_chunk_features"][i].numpy()
+        centre = rows[:, w] if w else rows
+        # each drawn row is a chunk of the sample's own video (its goal segment is the whole video here)
+        chunks = [int(np.flatnonzero((feats[uid] == row).all(axis=1))[0]) for row in centre]
+        if pos < 0:
+            assert not valid[i].any()            # background samples have no text to contrast
+            continue
+        cover = {c for c in range(len(feats[uid])) if pos in covering(ds, v, c)}
+        assert [c not in cover for c in chunks] == valid[i].tolist()
+        seen_invalid += int((~valid[i]).sum())
+    assert seen_invalid and valid.any()
+    # deterministic per (seed, epoch, index), whatever the batch
+    again = ds.get_batch(index[::-1])
+    assert torch.equal(again["negative_chunk_valid"], batch["negative_chunk_valid"].flip(0))
+    ds.set_epoch(1)
+    assert not torch.equal(ds.get_batch(index)["negative_chunk_features"], batch["negative_chunk_features"])
+    # item path and collate carry them too
+    items = ds.collate([ds[int(i)] for i in index[:5]])
+    assert torch.equal(items["negative_chunk_valid"], ds.get_batch(index[:5])["negative_chunk_valid"])
+    assert "negative_chunk_features" not in make().get_batch([0, 1])
+    with pytest.raises(VtkitError, match="negative_chunks"):
+        make(negative_chunks=-1)

@@ -98,3 +98,18 @@ def test_gradients_finite_and_match_finite_differences():
     scale = torch.tensor(7.0, dtype=torch.float64, requires_grad=True)
     ClipLoss()(v, t, scale, text_ids=ids).backward()
     assert torch.isfinite(scale.grad) and torch.isfinite(v.grad).all()
+
+
+def test_infonce_text_to_chunk_term_matches_reference_and_drops_invalid_chunks():
+    b, r, m, s = 5, 3, 4, 1 / 0.07
+    v, pos, neg, chunks = unit(b, 16, seed=1), unit(b, 16, seed=2), unit(b, r, 16, seed=3), unit(b, m, 16, seed=4)
+    valid = torch.tensor([[1, 1, 1, 1], [1, 0, 1, 0], [0, 0, 0, 0], [1, 1, 0, 1], [0, 1, 1, 1]], dtype=torch.bool)
+    got = InfoNCELoss()(v, pos, neg, torch.tensor(s, dtype=torch.float64), chunks, valid)
+    t2c = []
+    for i in range(b):
+        logits = [s * float(pos[i] @ v[i])] + [s * float(pos[i] @ chunks[i, j]) for j in range(m) if valid[i, j]]
+        t2c.append(neg_log_softmax(logits, 0))
+    assert got.item() == pytest.approx(ref_infonce(v, pos, neg, s) + sum(t2c) / b, abs=1e-6)
+    every = InfoNCELoss()(v, pos, neg, torch.tensor(s, dtype=torch.float64), chunks)
+    assert every.item() == pytest.approx(InfoNCELoss()(v, pos, neg, torch.tensor(s, dtype=torch.float64), chunks,
+                                                       torch.ones(b, m, dtype=torch.bool)).item())

@@ -117,9 +117,11 @@ def test_interrupted_save_is_refused(run, tmp_path):
     best_step = json.loads((folder / "best.json").read_text())["global_step"]
     with safe_open(str(folder / "last.safetensors"), framework="pt") as fh:
         last_step = fh.metadata()["global_step"]
-    if int(last_step) == best_step:
-        pytest.skip("best is the last epoch")
-    shutil.copy(folder / "last.safetensors", folder / "best.safetensors")  # as if killed before best.json
+    if int(last_step) != best_step:
+        shutil.copy(folder / "last.safetensors", folder / "best.safetensors")  # as if killed before best.json
+    else:   # best is the last epoch: best.json left from an earlier save instead
+        state = json.loads((folder / "best.json").read_text())
+        (folder / "best.json").write_text(json.dumps({**state, "global_step": best_step - 1}))
     with pytest.raises(VtkitError, match="interrupted"):
         read_checkpoint(folder / "best.safetensors")
 
@@ -403,6 +405,31 @@ def test_infonce_batch_loss_leaves_out_background_rows():
     assert share.item() == pytest.approx(np.mean(want) * 3 / 5, abs=1e-9)
     with pytest.raises(VtkitError, match="negative text ids"):
         batch_loss(model, {**batch, "negatives": negatives.masked_fill(negatives == 4, -1)}, texts, "infonce")
+
+
+def test_infonce_batch_loss_adds_the_text_to_chunk_term_of_kept_rows():
+    from vtkit.loss import InfoNCELoss
+    from vtkit.train import batch_loss
+
+    texts = [str(i) for i in range(6)]
+    model = _TableModel(_unit(6, 8, seed=4))
+    video, chunks = _unit(4, 8, seed=5), _unit(4, 3, 8, seed=8)
+    valid = torch.tensor([[1, 0, 1], [1, 1, 1], [0, 0, 0], [1, 1, 0]], dtype=torch.bool)
+    positive, negatives = torch.tensor([0, -1, 2, 5]), torch.tensor([[1, 2, 3], [0, 1, 4], [3, 4, 0], [0, 1, 2]])
+    batch = {"features": video, "positive": positive, "negatives": negatives,
+             "negative_chunk_features": chunks, "negative_chunk_valid": valid}
+    keep = positive >= 0
+    want = InfoNCELoss()(video[keep], model.table[positive[keep]], model.table[negatives[keep]], model.scale(),
+                         chunks[keep], valid[keep])
+    assert batch_loss(model, batch, texts, "infonce").item() == pytest.approx(want.item(), abs=1e-9)
+    plain = {k: batch[k] for k in ("features", "positive", "negatives")}
+    assert batch_loss(model, batch, texts, "infonce").item() > batch_loss(model, plain, texts, "infonce").item()
+
+
+def test_negative_chunks_train(tiny_samples, tmp_path):
+    cfg = tiny_config(tiny_samples, tmp_path, negative_chunks=8, epochs=2, lr_schedule="constant")
+    h = train(cfg, progress=False).history
+    assert h[2]["heldout_loss"] < h[0]["heldout_loss"] and h[2]["train_loss"] < h[1]["train_loss"]
 
 
 def test_all_background_batch_loss_is_zero_with_grad():

@@ -99,6 +99,7 @@ class Config:
     # dataset and training
     negative_ratio: int = 8           # chosen on three selection folds in the documented sweep (README)
     negative_source: str = "mixed"
+    negative_chunks: int = 0          # same-video chunks outside a text's span as its negatives (text-to-chunk term)
     background_ratio: float = 0.0
     loss: str = "infonce"
     batch_size: int = 256
@@ -198,10 +199,14 @@ class Config:
             if not getattr(self, name) > 0:
                 raise VtkitError(f"must be > 0, got {getattr(self, name)!r}", path=source, field=name)
         non_negative = ["negative_ratio", "background_ratio", "weight_decay", "warmup_fraction", "grad_clip",
-                        "context_window", "early_stop_patience", "seed", "substep_prior", "selection_fold"]
+                        "context_window", "early_stop_patience", "seed", "substep_prior", "selection_fold",
+                        "negative_chunks"]
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise VtkitError(f"must be >= 0, got {getattr(self, name)!r}", path=source, field=name)
+        if self.negative_chunks and self.loss != "infonce":
+            raise VtkitError(f"negative chunks are a term of loss=infonce (loss={self.loss!r} contrasts the batch); "
+                             "set negative_chunks=0", path=source, field="negative_chunks")
         if not 0 <= self.clip_alpha <= 1:
             raise VtkitError(f"must be in [0, 1], got {self.clip_alpha!r}", path=source, field="clip_alpha")
         if not 0 <= self.adapter_dropout < 1:

@@ -13,6 +13,10 @@ Rules
   this video; ``"mixed"``: ``ceil(R/2)`` hard (fewer when the video has fewer) then easy ones.
   An empty pool falls back to the other source. A sample's R negatives are distinct when its pool holds at least that many texts,
   otherwise they are drawn with repetition.
+- **Negative chunks.** With ``negative_chunks=M``, each sample also carries M chunks of its own video,
+  drawn uniformly over the goal segment, as negatives of its *text* (a text-to-chunk term of the loss);
+  a drawn chunk that the positive text covers (anywhere, a repeated text included) is marked invalid
+  (``negative_chunk_valid``) and left out by the loss. Background samples get none valid.
 - **Background.** Chunks inside the goal segment (the whole video when the goal has no times) that
   no query covers. ``background_ratio`` adds ``round(ratio * positives)`` background samples, chosen
   once from ``seed`` (all of them, repeated, if more are asked than exist). They have
@@ -47,6 +51,7 @@ from vtkit.timeline import DEFAULT_CHUNK_SECONDS, goal_chunk_range
 
 SOURCES = CHOICES["negative_source"]
 LEVELS = {"step": ("step",), "substep": ("substep",), "both": ("step", "substep")}
+NEGATIVE_CHUNK_KEYS = ("negative_chunk_features", "negative_chunk_valid")
 _MASK64 = (1 << 64) - 1
 
 
@@ -101,8 +106,10 @@ class Batch(SequenceABC):
         if not -len(self) <= i < len(self):
             raise IndexError(i)
         d = self.data
-        return {"features": d["features"][i], "positive": int(d["positive"][i]), "negatives": d["negatives"][i],
+        item = {"features": d["features"][i], "positive": int(d["positive"][i]), "negatives": d["negatives"][i],
                 "video": int(d["video"][i]), "chunk": int(d["chunk"][i])}
+        item.update({k: d[k][i] for k in NEGATIVE_CHUNK_KEYS if k in d})
+        return item
 
 
 class VideoTextAlignmentDataset(Dataset):
@@ -114,19 +121,22 @@ class VideoTextAlignmentDataset(Dataset):
 
     def __init__(self, videos: Sequence, features: FeatureStore | Mapping, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
                  negative_ratio: int = 4, negative_source: str = "mixed", background_ratio: float = 0.0,
-                 context_window: int = 0, seed: int = 0, level: str = "step", skip_missing: bool = False):
+                 context_window: int = 0, seed: int = 0, level: str = "step", skip_missing: bool = False,
+                 negative_chunks: int = 0):
         if negative_source not in SOURCES:
             raise VtkitError(f"unknown negative_source {negative_source!r}; choose one of {', '.join(SOURCES)}",
                              field="negative_source")
         if level not in LEVELS:
             raise VtkitError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}", field="level")
-        for name, value in (("negative_ratio", negative_ratio), ("context_window", context_window)):
+        for name, value in (("negative_ratio", negative_ratio), ("context_window", context_window),
+                            ("negative_chunks", negative_chunks)):
             if int(value) != value or value < 0:
                 raise VtkitError(f"{name} must be a non-negative integer, got {value!r}", field=name)
         if background_ratio < 0:
             raise VtkitError(f"background_ratio must be >= 0, got {background_ratio!r}", field="background_ratio")
         self.chunk_seconds = float(chunk_seconds)
         self.negative_ratio = int(negative_ratio)
+        self.negative_chunks = int(negative_chunks)
         self.negative_source = negative_source
         self.background_ratio = float(background_ratio)
         self.context_window = int(context_window)
@@ -166,7 +176,8 @@ class VideoTextAlignmentDataset(Dataset):
         self._text_ids: dict[str, int] = {}
         self.videos, self.video_uids = [], []
         feats, video_texts = [], []
-        pos_parts, bg_parts = [], []     # (video, chunk, text or -1, pattern key)
+        pos_parts, bg_parts = [], []     # (video, chunk, text or -1, pattern key, column of the text or -1)
+        covers, goal_ranges = [], []
         patterns: dict[tuple[int, bytes], int] = {}
         pool_members: list[np.ndarray] = []
         dim = None
@@ -221,16 +232,19 @@ class VideoTextAlignmentDataset(Dataset):
             chunk, col = np.nonzero(cover)
             rows, inverse = np.unique(cover[chunk], axis=0, return_inverse=True)
             pools = np.array([pool_of(r) for r in rows], dtype=np.int64)[inverse.reshape(-1)]
-            pos_parts.append(np.stack([np.full(len(chunk), v), chunk, local[col], pools], axis=1))
+            pos_parts.append(np.stack([np.full(len(chunk), v), chunk, local[col], pools, col], axis=1))
+            covers.append(cover)
 
             goal = (video.start_time, video.end_time) if video.end_time is not None else None
             check_goal_within(video, n, self.chunk_seconds, getattr(features, "root", None))
             lo, hi = goal_chunk_range(goal, n, self.chunk_seconds)
+            goal_ranges.append((lo, hi))
             background = np.arange(lo, hi + 1)
             background = background[~cover[background].any(axis=1)]
             every_text = pool_of(np.zeros(len(local), dtype=bool))
             bg_parts.append(np.stack([np.full(len(background), v), background,
-                                      np.full(len(background), -1), np.full(len(background), every_text)], axis=1))
+                                      np.full(len(background), -1), np.full(len(background), every_text),
+                                      np.full(len(background), -1)], axis=1))
 
         if not self.videos:
             raise VtkitError(f"no video with both features and usable {self.level} queries "
@@ -248,8 +262,13 @@ class VideoTextAlignmentDataset(Dataset):
                                    np.sort(rng.choice(len(candidates), rest, replace=False))])
             samples.append(candidates[pick])
         table = np.concatenate(samples)
-        self.sample_video, self.sample_chunk, self.sample_positive, self._pool = (np.ascontiguousarray(c)
-                                                                                  for c in table.T)
+        self.sample_video, self.sample_chunk, self.sample_positive, self._pool, self._sample_col = (
+            np.ascontiguousarray(c) for c in table.T)
+        # which chunks each video's texts cover, flat: index start[v] + chunk * width[v] + column
+        self._cover_width = np.array([c.shape[1] for c in covers], dtype=np.int64)
+        self._cover_start = np.concatenate([[0], np.cumsum([c.size for c in covers])[:-1]]).astype(np.int64)
+        self._cover_flat = np.concatenate([c.reshape(-1) for c in covers])
+        self._goal_lo, self._goal_hi = (np.array(x, dtype=np.int64) for x in zip(*goal_ranges))
         self.stats.update(videos=len(self.videos), positives=len(positives), background=len(table) - len(positives),
                           texts=len(self.texts))
 
@@ -337,9 +356,22 @@ class VideoTextAlignmentDataset(Dataset):
         local = np.clip(chunk[:, None] + offsets, 0, (self.num_chunks[video] - 1)[:, None])
         return self._row_start[video][:, None] + local
 
+    def _negative_chunks(self, index: np.ndarray, video: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(chunks [B, M], valid [B, M])``: chunks of each sample's video over its goal segment; valid where
+        the sample's positive text does not cover the chunk."""
+        lo, hi = self._goal_lo[video][:, None], self._goal_hi[video][:, None]
+        u = _uniforms(self.seed ^ 0x7E47C0DE, self.epoch, index, self.negative_chunks)
+        chunks = np.minimum(lo + (u * (hi - lo + 1)).astype(np.int64), hi)
+        col = self._sample_col[index][:, None]
+        at = self._cover_start[video][:, None] + chunks * self._cover_width[video][:, None] + np.maximum(col, 0)
+        valid = (col >= 0) & ~self._cover_flat[np.minimum(at, len(self._cover_flat) - 1)]
+        return chunks, valid
+
     def get_batch(self, indices) -> dict[str, torch.Tensor]:
         """Samples ``indices`` as one batch: features ``[B, D]`` (``[B, 2w+1, D]``), positive ``[B]``,
-        negatives ``[B, R]``, video ``[B]``, chunk ``[B]`` (all long but features)."""
+        negatives ``[B, R]``, video ``[B]``, chunk ``[B]`` (all long but features); with
+        ``negative_chunks=M`` also ``negative_chunk_features`` ``[B, M, D]`` (``[B, M, 2w+1, D]``) and
+        ``negative_chunk_valid`` ``[B, M]`` (bool)."""
         index = np.asarray(indices, dtype=np.int64).reshape(-1)
         n = len(self)
         if index.size and (index.min() < -n or index.max() >= n):
@@ -347,9 +379,17 @@ class VideoTextAlignmentDataset(Dataset):
         index = np.where(index < 0, index + n, index)
         video, chunk = self.sample_video[index], self.sample_chunk[index]
         rows = self._feature_rows(video, chunk)
-        return {"features": torch.from_numpy(self._features.take(rows, axis=0)), "positive": torch.from_numpy(self.sample_positive[index]),
-                "negatives": torch.from_numpy(self._negatives(index)), "video": torch.from_numpy(video),
-                "chunk": torch.from_numpy(chunk)}
+        out = {"features": torch.from_numpy(self._features.take(rows, axis=0)), "positive": torch.from_numpy(self.sample_positive[index]),
+               "negatives": torch.from_numpy(self._negatives(index)), "video": torch.from_numpy(video),
+               "chunk": torch.from_numpy(chunk)}
+        if self.negative_chunks:
+            chunks, valid = self._negative_chunks(index, video)
+            M = self.negative_chunks
+            rows = self._feature_rows(np.repeat(video, M), chunks.reshape(-1))
+            feats = self._features.take(rows, axis=0)
+            out["negative_chunk_features"] = torch.from_numpy(feats.reshape(len(index), M, *feats.shape[1:]))
+            out["negative_chunk_valid"] = torch.from_numpy(valid)
+        return out
 
     def __getitems__(self, indices) -> "Batch":
         """What ``DataLoader`` calls for a whole batch; ``collate`` unwraps it with no per-item work."""
@@ -368,11 +408,13 @@ class VideoTextAlignmentDataset(Dataset):
             return batch.data
         if isinstance(batch, Mapping):
             return dict(batch)
-        return {"features": torch.stack([b["features"] for b in batch]),
-                "positive": torch.tensor([b["positive"] for b in batch], dtype=torch.long),
-                "negatives": torch.stack([b["negatives"] for b in batch]).long(),
-                "video": torch.tensor([b["video"] for b in batch], dtype=torch.long),
-                "chunk": torch.tensor([b["chunk"] for b in batch], dtype=torch.long)}
+        out = {"features": torch.stack([b["features"] for b in batch]),
+               "positive": torch.tensor([b["positive"] for b in batch], dtype=torch.long),
+               "negatives": torch.stack([b["negatives"] for b in batch]).long(),
+               "video": torch.tensor([b["video"] for b in batch], dtype=torch.long),
+               "chunk": torch.tensor([b["chunk"] for b in batch], dtype=torch.long)}
+        out.update({k: torch.stack([b[k] for b in batch]) for k in NEGATIVE_CHUNK_KEYS if batch and k in batch[0]})
+        return out
 
     def loader(self, batch_size: int = 256, shuffle: bool = True, **kwargs) -> torch.utils.data.DataLoader:
         """A ``DataLoader`` that fetches whole batches through :meth:`get_batch`."""
@@ -382,6 +424,6 @@ class VideoTextAlignmentDataset(Dataset):
     def __repr__(self) -> str:
         return (f"VideoTextAlignmentDataset({len(self)} samples: {self.stats['positives']} positive, "
                 f"{self.stats['background']} background; {len(self.videos)} videos, {len(self.texts)} texts, "
-                f"R={self.negative_ratio} {self.negative_source}, w={self.context_window}"
+                f"R={self.negative_ratio} {self.negative_source}, M={self.negative_chunks}, w={self.context_window}"
                 + "".join(f"; {n} {what.replace('_', ' ')} skipped" for what, n in sorted(self.stats.items())
                           if what.startswith("videos_without") and n) + ")")

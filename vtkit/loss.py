@@ -12,12 +12,22 @@ class InfoNCELoss(nn.Module):
     ``loss_i = -log(exp(s v_i.t_i) / (exp(s v_i.t_i) + sum_j exp(s v_i.t_ij)))``, mean over ``i``, for
     embeddings ``video [B, E]``, ``positive [B, E]``, ``negatives [B, R, E]`` (background chunks, which have
     no description, are left out by the caller: :func:`vtkit.train.batch_loss`).
+
+    With ``negative_video [B, M, E]`` (chunks of the same video that the positive text does not cover) the
+    text-to-chunk term is added: ``-log(exp(s v_i.t_i) / (exp(s v_i.t_i) + sum_m exp(s t_i.u_im)))``, mean
+    over ``i``, where ``negative_valid [B, M]`` (bool) leaves chunks out.
     """
 
-    def forward(self, video, positive, negatives, logit_scale):
+    def forward(self, video, positive, negatives, logit_scale, negative_video=None, negative_valid=None):
         pos = logit_scale * (video * positive).sum(-1)                           # [B]
         neg = logit_scale * torch.einsum("be,bre->br", video, negatives)        # [B, R]
-        return (torch.logsumexp(torch.cat([pos[:, None], neg], dim=1), dim=1) - pos).mean()
+        loss = (torch.logsumexp(torch.cat([pos[:, None], neg], dim=1), dim=1) - pos).mean()
+        if negative_video is None:
+            return loss
+        chunks = logit_scale * torch.einsum("be,bme->bm", positive, negative_video)   # [B, M]
+        if negative_valid is not None:
+            chunks = chunks.masked_fill(~negative_valid, float("-inf"))
+        return loss + (torch.logsumexp(torch.cat([pos[:, None], chunks], dim=1), dim=1) - pos).mean()
 
 
 class ClipLoss(nn.Module):

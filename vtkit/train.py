@@ -172,7 +172,13 @@ def batch_loss(model, batch: dict, texts: list[str], loss_name: str, global_posi
     table = model.encode_text([texts[i] for i in ids.tolist()])
     pos = _rows(table, torch.searchsorted(ids, positive).to(model.device))
     neg = _rows(table, torch.searchsorted(ids, negatives.contiguous()).to(model.device))
-    return InfoNCELoss()(video, pos, neg, model.scale()) * (kept / kept_global)
+    chunks = valid = None
+    if "negative_chunk_features" in batch:   # the text-to-chunk term: same-video chunks the text does not cover
+        feats = batch["negative_chunk_features"][keep]
+        B, M = feats.shape[:2]
+        chunks = model.encode_video(feats.reshape(B * M, *feats.shape[2:]).to(model.device, non_blocking=True))
+        chunks, valid = chunks.reshape(B, M, -1), batch["negative_chunk_valid"][keep].to(model.device)
+    return InfoNCELoss()(video, pos, neg, model.scale(), chunks, valid) * (kept / kept_global)
 
 
 # ---------------------------------------------------------------------------------------- validation
@@ -371,7 +377,8 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                 dist.barrier()
         common = dict(chunk_seconds=cfg.chunk_seconds, negative_ratio=cfg.negative_ratio,
                       negative_source=cfg.negative_source, background_ratio=cfg.background_ratio,
-                      context_window=cfg.context_window, seed=cfg.seed, skip_missing=cfg.skip_missing_features)
+                      context_window=cfg.context_window, seed=cfg.seed, skip_missing=cfg.skip_missing_features,
+                      negative_chunks=cfg.negative_chunks)
         train_ds = VideoTextAlignmentDataset(train_ann.videos, store, level=cfg.train_levels, **common)
         sel_ds = VideoTextAlignmentDataset(sel_ann.videos, store, level=cfg.train_levels, **common)
         sel_features = sel_ds.video_features()   # the videos selection can score, read and checked once
