@@ -7,7 +7,7 @@ import pytest
 from vtkit.align import AlignSettings
 from vtkit.predict import predict_queries
 
-CONSTANT0 = AlignSettings(background="constant", background_value=0.0, min_len=1)
+CONSTANT0 = AlignSettings(background="constant", background_value=0.0, min_len=1, query_norm="none")
 
 
 def _video():

@@ -44,6 +44,7 @@ ALIGNERS = ("dp", "dfs", "dropdtw", "unordered")          # every aligner (the c
 REPORT_ALIGNERS = ("dp", "dfs", "unordered", "dropdtw")   # the aligners a report scores, in report order
 BACKGROUNDS = ("percentile", "constant")
 QUERY_NORMS = ("zscore", "none")     # how a query's similarities are scaled before aligning (query_scores)
+DEFAULT_QUERY_NORM = "zscore"        # chosen on selection folds of the GoalStep-scale benchmark (README)
 DEFAULT_TOP_K = 5
 DEFAULT_MIN_LEN = 2         # chunks (4 s of 2 s chunks): chosen on held-out training videos of the GoalStep-scale benchmark
 SUBSTEP_MODES = ("hierarchical", "parent", "video")   # how substeps are aligned (vtkit.predict)
@@ -837,7 +838,7 @@ class AlignSettings:
     max_gap: Optional[int] = None               # DFS only: at most this many chunks between consecutive steps
     max_skips: Optional[int] = None             # DFS only: at most this many skipped steps (with skip_penalty)
     substep_prior: float = DEFAULT_SUBSTEP_PRIOR  # hierarchical substeps: bonus on their share of the parent (vtkit.predict)
-    query_norm: str = "none"    # similarities -> aligner scores (query_scores), applied by vtkit.predict and vtkit.inference
+    query_norm: str = DEFAULT_QUERY_NORM   # similarities -> aligner scores (query_scores), applied by vtkit.predict and vtkit.inference
 
     @classmethod
     def from_config(cls, cfg) -> "AlignSettings":
