@@ -13,8 +13,8 @@ the reported split's dp R1@0.3 over all queries, steps and substeps, averaged ov
 (``metrics.json``, shown only to report). A point is marked ``*`` where the whole interval lies
 above zero. Below the table, for each point that tried every substep mode (``substep_mode=best``):
 each mode pooled over its folds at each fold's best background (``selection_mode_hits``), with its
-gain over the default mode on the same (fold, video) pairs and the same kind of interval; records
-without per-mode hits show the pooled scores only.
+gain over the default mode on the same (fold, video) pairs and the same kind of interval. A
+baseline recorded without per-mode hits (older runs) shows each mode's pooled score only.
 """
 import argparse
 import csv

@@ -334,3 +334,16 @@ def test_negative_chunks_are_same_video_chunks_the_text_does_not_cover(w):
     assert "negative_chunk_features" not in make().get_batch([0, 1])
     with pytest.raises(VtkitError, match="negative_chunks"):
         make(negative_chunks=-1)
+
+
+def test_negative_chunks_stay_inside_the_goal_segment():
+    # features for 10 chunks, goal 6-14 s: chunks 3..6
+    video = Video("g", 6.0, 14.0, None, None, [step("g", 0, "knead", 6, 10), step("g", 1, "roll", 10, 14)])
+    feats = {"g": np.arange(40, dtype=np.float32).reshape(10, 4)}
+    ds = VideoTextAlignmentDataset([video], feats, negative_ratio=1, negative_chunks=16, seed=1)
+    batch = ds.get_batch(np.arange(len(ds)))
+    chunks = batch["negative_chunk_features"][..., 0].numpy() / 4
+    assert chunks.min() >= 3 and chunks.max() <= 6 and len(np.unique(chunks)) == 4
+    spans = {ds.texts.index("knead"): {3, 4}, ds.texts.index("roll"): {5, 6}}
+    for i, pos in enumerate(ds.sample_positive.tolist()):
+        assert [c not in spans[pos] for c in chunks[i]] == batch["negative_chunk_valid"][i].tolist()

@@ -214,3 +214,23 @@ def test_step_spans_match_the_step_windows_of_predict_queries():
         windows, _ = predict_queries(video, S, None, settings, chunk_offset=5, dfs_fallback=True)
         expected = [[seconds_to_chunks(s, e) for s, e in windows[q.query_idx]] for q in qs]
         assert step_spans(video, (S, None, 5), settings) == expected
+
+
+class ShiftedModel(DiagonalModel):
+    """DiagonalModel with each step's row scaled and shifted: texts close to every chunk."""
+
+    def similarity(self, features, texts):
+        S = super().similarity(features, texts)
+        return S * np.arange(1, len(texts) + 1, dtype=np.float32)[:, None] + np.float32(1.5) * np.arange(len(texts))[:, None]
+
+
+def test_zscored_queries_make_align_video_blind_to_a_rows_scale_and_shift():
+    from vtkit.align import AlignSettings
+
+    feats = np.random.default_rng(0).normal(size=(12, 8)).astype(np.float32)
+    steps = ["a", "b", "c", "d"]
+    plain = align_video(feats, steps, model=DiagonalModel(), chunk_seconds=2.0)
+    shifted = align_video(feats, steps, model=ShiftedModel(), chunk_seconds=2.0, segment_counts=[1, 2, 1, 1])
+    assert [(s.start, s.end) for s in shifted] == [(s.start, s.end) for s in plain]
+    raw = align_video(feats, steps, model=ShiftedModel(), chunk_seconds=2.0, settings=AlignSettings(query_norm="none"))
+    assert [(s.start, s.end) for s in raw] != [(s.start, s.end) for s in plain]

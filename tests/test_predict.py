@@ -180,3 +180,18 @@ def test_zscored_queries_keep_a_text_close_to_every_chunk_from_taking_other_step
     again, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0.replace(query_norm="zscore"),
                                substep_mode="hierarchical", chunk_offset=5)
     assert shifted == again                                # scale and shift of a row change nothing
+
+
+def test_a_background_chosen_under_another_query_norm_is_refused_in_one_line():
+    from vtkit.config import Config
+    from vtkit.errors import VtkitError
+    from vtkit.predict import apply_choices
+
+    cfg = Config()
+    assert apply_choices(cfg, {"background_value": 70.0, "query_norm": cfg.query_norm}).background_value == 70.0
+    for recorded in ({"background_value": 70.0}, {"background_value": 70.0, "query_norm": "none"}):  # older: raw
+        with pytest.raises(VtkitError, match="query_norm") as err:
+            apply_choices(cfg, recorded)
+        assert "query_norm=none" in str(err.value) and "\n" not in str(err.value)
+        assert apply_choices(cfg.replace(query_norm="none"), recorded).background_value == 70.0
+        assert apply_choices(cfg.replace(select_background=False), recorded).background_value == cfg.background_value

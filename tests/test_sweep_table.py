@@ -82,7 +82,7 @@ def test_a_point_that_tried_every_mode_gets_paired_mode_gains(tmp_path):
     out = subprocess.run([sys.executable, str(SCRIPT), str(base), str(best)], capture_output=True, text=True,
                          check=True).stdout
     lines = [line for line in out.splitlines() if line.startswith("substep modes at")]
-    assert len(lines) == 1 and "substep_mode=best" in lines[0]
+    assert len(lines) == 1 and "substep_mode=best" in lines[0] and "baseline's selection folds" not in out
     cells = lines[0].split(": ", 1)[1].split("; ")
     assert cells[0] == "parent 70.00 +20.00 [+20.00, +20.00]"     # better on every (fold, video) pair
     assert cells[1] == "hierarchical 50.00"                      # the reference has no gain of its own
@@ -109,3 +109,17 @@ def test_missing_record_is_one_line(tmp_path):
     proc = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), str(tmp_path / "nope")], capture_output=True,
                           text=True)
     assert proc.returncode == 2 and len(proc.stderr.strip().splitlines()) == 1 and "sweep.csv" in proc.stderr
+
+
+def test_a_baseline_that_tried_every_mode_gets_its_own_mode_line(tmp_path):
+    modes = {f: {"hierarchical": _videos(f, [5, 5]), "parent": _videos(f, [4, 4])} for f in (0, 1)}
+    base = _sweep(tmp_path / "base", None, {None: [(f, _videos(f, [5, 5]), 0.4, "hierarchical", 70.0, 3,
+                                                    {"hierarchical/70": 0.5, "parent/70": 0.4}, modes[f])
+                                                   for f in (0, 1)]})
+    lr = _sweep(tmp_path / "lr", "lr", {0.1: [(f, _videos(f, [5, 6]), 0.4) for f in (0, 1)]})
+    out = subprocess.run([sys.executable, str(SCRIPT), str(base), str(lr)], capture_output=True, text=True,
+                         check=True).stdout
+    lines = [line for line in out.splitlines() if line.startswith("substep modes at")]
+    assert lines == ["substep modes at the baseline (each at its best background; gain over hierarchical): "
+                     "hierarchical 50.00; parent 40.00 -10.00 [-10.00, -10.00]"]
+    assert "baseline's selection folds" not in out      # the pooled-only line is for older records

@@ -79,7 +79,7 @@ def test_interactive_explorer_calls_compute_with_new_settings_and_caches():
     assert compute.calls[-1][2:] == ("percentile", 90.0)
 
     ex.background.value = "constant"   # slider moves to the constant range and default
-    assert (ex.background_value.min, ex.background_value.max, ex.background_value.value) == (-1.0, 1.0, 0.0)
+    assert (ex.background_value.min, ex.background_value.max, ex.background_value.value) == (-3.0, 3.0, 0.0)
     assert ("vid_a", "unordered", "constant", 0.0) in compute.calls
 
     ex.video.value = "vid_b"

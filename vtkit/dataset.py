@@ -364,7 +364,7 @@ class VideoTextAlignmentDataset(Dataset):
         chunks = np.minimum(lo + (u * (hi - lo + 1)).astype(np.int64), hi)
         col = self._sample_col[index][:, None]
         at = self._cover_start[video][:, None] + chunks * self._cover_width[video][:, None] + np.maximum(col, 0)
-        valid = (col >= 0) & ~self._cover_flat[np.minimum(at, len(self._cover_flat) - 1)]
+        valid = (col >= 0) & ~self._cover_flat[at]
         return chunks, valid
 
     def get_batch(self, indices) -> dict[str, torch.Tensor]:

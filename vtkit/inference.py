@@ -63,9 +63,9 @@ def align_video(features, steps: Sequence[str], checkpoint: str | Path | None = 
     packed ``.npy`` file. ``settings``: the alignment (:class:`vtkit.align.AlignSettings`; default
     the DP with the kit's defaults). ``goal``: ``(start, end)`` seconds to search in (the goal
     segment when known), else the whole video. Returns one :class:`StepSegment` per step: the
-    top-1 window in seconds and its mean similarity (``score``), then up to ``settings.top_k``
-    alternatives in rank order (best full alignment through each window, ``alignment_score``; the
-    first is the top-1). Without a checkpoint (or ``model``) the untrained towers are used, with a
+    top-1 window in seconds and its mean similarity (``score``, raw cosine), then up to ``settings.top_k``
+    alternatives in rank order (best full alignment through each window, ``alignment_score``, in the
+    aligner's scores: see ``settings.query_norm``; the first is the top-1). Without a checkpoint (or ``model``) the untrained towers are used, with a
     warning saying so. A DFS over its budget falls back to the DP (``StepSegment.aligner`` says so).
     """
     from vtkit.features import load_features

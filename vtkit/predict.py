@@ -325,11 +325,17 @@ class Evaluation:
 
 def apply_choices(cfg: Config, choices: dict) -> Config:
     """``cfg`` with what the selection split chose: the substep mode (when ``substep_mode="best"``) and the
-    background percentile (when ``select_background``)."""
+    background percentile (when ``select_background``). A percentile chosen on scores of another
+    ``query_norm`` (checkpoints without one recorded aligned raw similarities) is refused in one line."""
     changes = {}
     if cfg.substep_mode == "best" and choices.get("substep_mode"):
         changes["substep_mode"] = choices["substep_mode"]
     if cfg.select_background and cfg.background == "percentile" and choices.get("background_value") is not None:
+        chosen_with = choices.get("query_norm", "none")
+        if chosen_with != cfg.query_norm:
+            raise VtkitError(f"the checkpoint's background percentile was chosen with query_norm={chosen_with}; set "
+                             f"query_norm={chosen_with}, or select_background=false to use background_value as given",
+                             field="query_norm")
         changes["background_value"] = float(choices["background_value"])
     return cfg.replace(**changes)
 

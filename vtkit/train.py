@@ -273,7 +273,7 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     videos = [v for v in sel_ann.videos if v.video_uid in sel_features and v.queries]
     mode, value = resolve_substep_mode(cfg.substep_mode), cfg.background_value
     if not videos:
-        return {"substep_mode": mode, "background_value": value, "table": {}}
+        return {"substep_mode": mode, "background_value": value, "query_norm": cfg.query_norm, "table": {}}
     sims = predict_split(model, sel_ann.subset([v.video_uid for v in videos]), sel_features, cfg, aligners=[],
                          skip_missing=True, progress=False).similarities
     modes = SUBSTEP_MODES if cfg.substep_mode == "best" and any(v.substeps for v in videos) else (mode,)
@@ -283,18 +283,19 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     hits = {(m, b): query_hits(split_windows(videos, sims, base.replace(background_value=b), m, cfg.chunk_seconds)[0],
                                queries) for m in modes for b in values}
     scores = {k: float(h.mean()) for k, h in hits.items()}
-    # ties keep the parameters' own mode and background
-    best_mode, best_value = max(scores, key=lambda k: (scores[k], k[0] == mode, k[1] == value))
+    def rank(k):   # ties keep the parameters' own mode and background
+        return scores[k], k[0] == mode, k[1] == value
+
+    best_mode, best_value = max(scores, key=rank)
     video_of = np.array([q.video_uid for q in queries])
 
     def per_video(chosen: np.ndarray) -> dict:
         return {v.video_uid: [int(chosen[video_of == v.video_uid].sum()), len(v.queries)] for v in videos}
 
-    out = {"substep_mode": best_mode, "background_value": float(best_value),
+    out = {"substep_mode": best_mode, "background_value": float(best_value), "query_norm": cfg.query_norm,
            "table": {f"{m}/{b:g}": r for (m, b), r in scores.items()}, "hits": per_video(hits[(best_mode, best_value)])}
     if len(modes) > 1:   # each mode at its own best background: paired comparisons of the modes
-        out["mode_hits"] = {m: per_video(hits[max(((m, b) for b in values),
-                                                  key=lambda k: (scores[k], k[1] == value))]) for m in modes}
+        out["mode_hits"] = {m: per_video(hits[max(((m, b) for b in values), key=rank)]) for m in modes}
     return out
 
 

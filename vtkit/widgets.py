@@ -37,7 +37,7 @@ Span = tuple[int, int]
 # slider (min, max, step, default) for background_value per background kind
 VALUE_RANGES: dict[str, tuple[float, float, float, float]] = {
     "percentile": (0.0, 100.0, 1.0, 50.0),
-    "constant": (-1.0, 1.0, 0.01, 0.0),
+    "constant": (-3.0, 3.0, 0.01, 0.0),     # raw cosines lie in [-1, 1]; query_norm="zscore" scores in std units
 }
 STATIC_CONTEXT = 30.0   # the static figure shows each step with this many seconds around it
 # x axis choices: label -> seconds of context around the step (None: the whole video)
