@@ -99,7 +99,7 @@ class Config:
     # dataset and training
     negative_ratio: int = 8           # chosen on three selection folds in the documented sweep (README)
     negative_source: str = "mixed"
-    negative_chunks: int = 0          # same-video chunks outside a text's span as its negatives (text-to-chunk term)
+    negative_chunks: int = 8          # same-video chunks as a text's negatives; chosen on selection folds (README)
     background_ratio: float = 0.0
     loss: str = "infonce"
     batch_size: int = 256
