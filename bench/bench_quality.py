@@ -6,8 +6,8 @@ stratified by length). Per level (steps, substeps, all) it prints R1@0.3, R1@0.5
 
 - chance: 5 random windows per query, durations drawn from the train queries of its level;
 - oracle: cosine of the noise-free chunk meanings with the queries' text embeddings, then the
-  kit's aligner (default settings; ``substep_mode="best"`` is the kit's default mode, as nothing is
-  chosen on the test videos);
+  kit's aligner (its default settings, ``query_norm`` included; ``substep_mode="best"`` becomes the
+  kit's default mode, as nothing is chosen on the test videos);
 - probe: ridge regression from features to the text-embedding space, fit on the train videos'
   chunks, then the same aligner;
 - kit: ``vtkit run`` with defaults on the simulated data (its ``metrics.json``), ``--repeat``
