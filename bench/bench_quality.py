@@ -15,7 +15,8 @@ stratified by length). Per level (steps, substeps, all) it prints R1@0.3, R1@0.5
   among them also apply to the oracle and probe).
 
 Oracle, probe and chance are scored by :func:`vtkit.metrics.score` on predictions written and
-read back in the challenge format. ``--max-videos 20 -p epochs=2`` is a quick mode.
+read back in the challenge format. ``--max-videos 20 -p epochs=2`` is a quick mode; ``--show
+RESULT.json`` prints a saved result's table again (for the README, through ``bench/publish.py``).
 """
 from __future__ import annotations
 
@@ -231,12 +232,28 @@ def print_table(rows: dict[str, dict], spread: dict[str, dict] | None = None) ->
     print("percent; a hit needs IoU strictly above the threshold")
 
 
+def show_saved(result: dict) -> None:
+    """The table a ``--save`` result was printed with: its data, rows, spread over seeds, parameters and time."""
+    params = " ".join(f"-p {p}" for p in result.get("params") or []) or "defaults"
+    git = (result.get("kit") or {}).get("git") or {}
+    commit = f"{str(git.get('commit'))[:7]}{' (dirty)' if git.get('dirty') else ''}" if git.get("commit") else "-"
+    print(f"{result['source']}: {result['videos']} videos, {result['chunks']} chunks, layout {result['layout']}; "
+          f"kit: {params}, {result.get('repeat', 1)} seed(s), commit {commit}")
+    print_table(result["rows"], result.get("spread") or None)
+    timing = result.get("timing") or {}
+    print(f"time: {timing.get('total_seconds')} s in all, kit runs {timing.get('kit_seconds')} s")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     bench_scale.common_arguments(parser)
     parser.add_argument("--repeat", type=int, default=1, help="kit runs, with seeds 0..n-1 (default 1)")
     parser.add_argument("--no-kit", action="store_true", help="only chance, oracle and probe")
+    parser.add_argument("--show", type=Path, metavar="RESULT.json", help="print the table of a saved result and stop")
     args = parser.parse_args(argv)
+    if args.show:
+        show_saved(read_json(args.show, "benchmark result"))
+        return 0
     path = args.goalstep / "goalstep_valid.json"
     if not path.is_file():
         print(f"bench_quality: skipped, {path} not found (real GoalStep annotations are needed)")

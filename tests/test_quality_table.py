@@ -34,3 +34,23 @@ def test_bad_arguments_print_the_usage(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "bench" / "quality_table.py"), "no-label"],
                           capture_output=True, text=True)
     assert proc.returncode == 2 and "LABEL=RESULT.json" in proc.stderr
+
+
+def test_bench_quality_shows_a_saved_result_again(tmp_path):
+    def full(x):
+        return {lvl: {"R1@0.3": x, "R1@0.5": x / 2, "mIoU": x / 3} for lvl in ("steps", "substeps", "all")}
+
+    saved = tmp_path / "q.json"
+    saved.write_text(json.dumps({
+        "source": "real annotations", "videos": 5, "chunks": 100, "layout": "packed", "params": ["epochs=2"],
+        "repeat": 3, "rows": {"chance": full(0.01), "kit (dp)": full(0.6)}, "spread": {"kit (dp)": full(0.02)},
+        "kit": {"git": {"commit": "0123456789abcdef", "dirty": False}}, "timing": {"total_seconds": 12.5,
+                                                                               "kit_seconds": [4.0]}}))
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_quality.py"), "--show", str(saved)],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == ("real annotations: 5 videos, 100 chunks, layout packed; kit: -p epochs=2, 3 seed(s), "
+                      "commit 0123456")
+    rows = {line.split()[0]: line.split() for line in out[4:6]}
+    assert rows["chance"][1:4] == ["1.00", "0.50", "0.33"]
+    assert rows["kit"][2:5] == ["60.00±2.0", "30.00±1.0", "20.00±0.7"]
+    assert out[-1] == "time: 12.5 s in all, kit runs [4.0] s"
