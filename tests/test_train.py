@@ -102,7 +102,7 @@ def test_checkpoint_round_trip(run, tiny_samples):
     store = FeatureStore(cfg.video_root)
     feats = {v.video_uid: store[v.video_uid] for v in ann.videos}
     ds = VideoTextAlignmentDataset(ann.videos, feats, negative_ratio=cfg.negative_ratio, seed=cfg.seed,
-                                   level=cfg.train_levels)
+                                   level=cfg.train_levels, negative_chunks=cfg.negative_chunks)
     row = next(r for r in result.history if r["epoch"] == best_state["epoch"])
     got = evaluate(best, cfg, ds, ann, feats)
     assert {k: got[k] for k in EVAL_COLUMNS} == pytest.approx({k: row[k] for k in EVAL_COLUMNS}, nan_ok=True, abs=0)
