@@ -110,7 +110,7 @@ def background_vector(S, background="percentile", value: float = 50.0) -> np.nda
     return _check_b(background, n)
 
 
-def query_scores(S, norm: str = "none") -> np.ndarray:
+def query_scores(S, norm: str = DEFAULT_QUERY_NORM) -> np.ndarray:
     """The scores an aligner is given for similarities ``S`` [queries, N].
 
     ``"zscore"``: each query's row standardised over its N chunks (a constant row becomes 0), so a

@@ -14,9 +14,9 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Optional
 
-from vtkit.align import (ALIGNERS, BACKGROUNDS, DEFAULT_MIN_LEN, DEFAULT_NODE_BUDGET, DEFAULT_SUBSTEP_MODE,
-                         DEFAULT_SUBSTEP_PRIOR, DEFAULT_TIME_BUDGET, DEFAULT_TOP_K, QUERY_NORMS, SUBSTEP_MODES,
-                         AlignSettings)
+from vtkit.align import (ALIGNERS, BACKGROUNDS, DEFAULT_MIN_LEN, DEFAULT_NODE_BUDGET, DEFAULT_QUERY_NORM,
+                         DEFAULT_SUBSTEP_MODE, DEFAULT_SUBSTEP_PRIOR, DEFAULT_TIME_BUDGET, DEFAULT_TOP_K, QUERY_NORMS,
+                         SUBSTEP_MODES)
 from vtkit.errors import VtkitError, describe
 from vtkit.text import DEFAULT_TEXT_MODEL
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS
@@ -134,7 +134,7 @@ class Config:
     dfs_max_skips: Optional[int] = None   # DFS only: at most this many skipped steps (needs skip_penalty)
     substep_mode: str = DEFAULT_SUBSTEP_MODE  # "best": each run's selection split chooses among SUBSTEP_MODES
     substep_prior: float = DEFAULT_SUBSTEP_PRIOR  # hierarchical substeps: bonus (std of S) on their even share of the parent
-    query_norm: str = AlignSettings.query_norm  # "zscore": each query's similarities standardised before aligning
+    query_norm: str = DEFAULT_QUERY_NORM  # "zscore": each query's similarities standardised before aligning
     top_k: int = DEFAULT_TOP_K
 
     @classmethod

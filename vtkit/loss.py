@@ -20,14 +20,18 @@ class InfoNCELoss(nn.Module):
 
     def forward(self, video, positive, negatives, logit_scale, negative_video=None, negative_valid=None):
         pos = logit_scale * (video * positive).sum(-1)                           # [B]
-        neg = logit_scale * torch.einsum("be,bre->br", video, negatives)        # [B, R]
-        loss = (torch.logsumexp(torch.cat([pos[:, None], neg], dim=1), dim=1) - pos).mean()
+        loss = _nce(pos, logit_scale * torch.einsum("be,bre->br", video, negatives))          # [B, R]
         if negative_video is None:
             return loss
         chunks = logit_scale * torch.einsum("be,bme->bm", positive, negative_video)   # [B, M]
         if negative_valid is not None:
             chunks = chunks.masked_fill(~negative_valid, float("-inf"))
-        return loss + (torch.logsumexp(torch.cat([pos[:, None], chunks], dim=1), dim=1) - pos).mean()
+        return loss + _nce(pos, chunks)
+
+
+def _nce(pos, neg):
+    """Mean of ``-log(exp(pos_i) / (exp(pos_i) + sum_j exp(neg_ij)))`` for logits ``pos [B]``, ``neg [B, R]``."""
+    return (torch.logsumexp(torch.cat([pos[:, None], neg], dim=1), dim=1) - pos).mean()
 
 
 class ClipLoss(nn.Module):
