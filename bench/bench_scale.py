@@ -262,7 +262,7 @@ def goalstep_records(goalstep: Path, max_videos: int | None, seed: int, log=prin
 def simulated_data(records: list[dict], work: Path, seed: int, log=print) -> sim.SimData:
     n_test = max(1, round(len(records) * TEST_VIDEOS / ALL_VIDEOS))
     train, test = sim.split_records(records, n_test, seed)
-    tag = f"sim-{len(records)}-{seed}"
+    tag = f"sim{sim.SIM_VERSION}-{len(records)}-{seed}"
     return sim.build(work / tag, train, test, sim.SimConfig(seed=seed), text_cache=work / "minilm.npz", log=log)
 
 
