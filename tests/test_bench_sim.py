@@ -101,6 +101,24 @@ def test_substep_chunks_carry_step_and_substep_meaning():
     assert float(v.meaning[2] @ step_only) < 0.5           # idle activity differs from the step
 
 
+def test_meaning_reads_the_description_through_the_text_encoder_and_a_substep_chunk_shows_its_substep():
+    """Siblings under one coarse taxonomy name differ by their descriptions, which the encoder can read."""
+    enc = sim.HashedEncoder(seed=99)
+    subs = [{"start_time": t, "end_time": t + 20.0, "step_category": "Peel and cut ingredients: Prepare",
+             "step_description": d} for t, d in ((20.0, "peels the garlic"), (40.0, "stirs the sauce"))]
+    record = {"video_uid": "v", "start_time": 0.0, "end_time": 100.0, "segments": [
+        {"start_time": 10.0, "end_time": 80.0, "step_category": "Make recipes: Cook soup",
+         "step_description": "cooks a soup", "segments": subs}]}
+    v = sim.FeatureSimulator(sim.SimConfig(seed=1), enc).video(record)
+    garlic, sauce = enc(["peel garlic", "stir sauce"])
+    in_garlic, in_sauce, step_only = v.meaning[15], v.meaning[25], v.meaning[7]
+    assert float(in_garlic @ garlic) > float(in_garlic @ sauce) + 0.2
+    assert float(in_sauce @ sauce) > float(in_sauce @ garlic) + 0.2
+    soup = enc(["cook soup"])[0]
+    assert float(step_only @ soup) > float(in_garlic @ soup)     # inside a substep, the step shows less
+    assert float(in_garlic @ garlic) > float(in_garlic @ soup)
+
+
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 60), n_test=st.integers(1, 30), seed=st.integers(0, 10))
 def test_split_is_a_stratified_partition(n, n_test, seed):
