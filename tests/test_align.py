@@ -7,7 +7,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vtkit.align import (AlignSettings, Alignment, align, align_dfs, align_dp, align_dropdtw, align_unordered,
-                         alignment_score, background_vector, check_segments, query_scores, topk_segments)
+                         alignment_score, background_vector, check_segments, query_scores, topk_segments,
+                         with_substep_evidence)
 from vtkit.errors import VtkitError
 
 SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -160,6 +161,21 @@ def test_query_scores_standardise_each_row():
     with pytest.raises(VtkitError, match="query_norm") as err:
         query_scores(S, "rank")
     assert "\n" not in str(err.value)
+
+
+def test_substep_evidence_adds_the_best_child_row_at_each_chunk():
+    rng = np.random.default_rng(4)
+    Z, U = rng.normal(size=(3, 12)), rng.normal(size=(4, 12))
+    children = [[0, 2], [], [1, 3]]
+    out = with_substep_evidence(Z, U, children, 0.5, "none")
+    for k, rows in enumerate(children):   # a loop reference: chunk by chunk
+        for i in range(12):
+            best = max((U[r, i] for r in rows), default=0.0)
+            assert out[k, i] == pytest.approx(Z[k, i] + 0.5 * best)
+    assert np.allclose(with_substep_evidence(Z, U, children, 0.5, "zscore"), query_scores(out, "zscore"))
+    assert np.array_equal(with_substep_evidence(Z, U, children, 0.0, "none"), Z)
+    with pytest.raises(VtkitError, match="children"):
+        with_substep_evidence(Z, U, children[:2], 0.5)
 
 
 def test_dropdtw_is_dp_with_negative_drop_cost():

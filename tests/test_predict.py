@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from vtkit.align import AlignSettings
-from vtkit.predict import predict_queries
+from vtkit.predict import predict_queries, step_spans
 
 CONSTANT0 = AlignSettings(background="constant", background_value=0.0, min_len=1, query_norm="none")
 
@@ -165,6 +165,19 @@ def test_substep_prior_places_substeps_without_evidence_on_their_slots():
                                  substep_mode="hierarchical", chunk_offset=5)
     assert with_prior[1][0] == (14.0, 20.0) and with_prior[2][0] == (20.0, 26.0)   # chunks 2-4 and 5-7, + 5
     assert without[1][0] != (14.0, 20.0)
+
+
+def test_substep_evidence_places_a_step_where_its_substeps_show():
+    S_steps, S_sub = _similarities()
+    S_steps[0] = 0.0                     # step 0's own text says nothing; its substeps (chunks 2-7) do
+    S_sub[0, 4] = 1.0
+    st = CONSTANT0.replace(background_value=0.5)
+    alone, _ = predict_queries(_video(), S_steps, S_sub, st, substep_mode="video", chunk_offset=5)
+    helped, _ = predict_queries(_video(), S_steps, S_sub, st.replace(substep_evidence=1.0), substep_mode="video",
+                                chunk_offset=5)
+    assert alone[0][0] != (14.0, 26.0)
+    assert helped[0][0] == (14.0, 26.0)
+    assert step_spans(_video(), (S_steps, S_sub, 5), st.replace(substep_evidence=1.0))[0][0] == (7, 12)
 
 
 def test_zscored_queries_keep_a_text_close_to_every_chunk_from_taking_other_steps_chunks():

@@ -50,6 +50,7 @@ DEFAULT_MIN_LEN = 2         # chunks (4 s of 2 s chunks): chosen on held-out tra
 SUBSTEP_MODES = ("hierarchical", "parent", "video")   # how substeps are aligned (vtkit.predict)
 DEFAULT_SUBSTEP_MODE = "hierarchical"                 # chosen on selection folds of that benchmark (README)
 DEFAULT_SUBSTEP_PRIOR = 0.5                           # hierarchical substeps: bonus on their share of the parent (selection folds, README)
+DEFAULT_SUBSTEP_EVIDENCE = 0.0                        # steps: weight of their substeps' best score at each chunk (vtkit.predict)
 DEFAULT_NODE_BUDGET = 500_000
 DEFAULT_TIME_BUDGET = 1.0
 NEG = -np.inf
@@ -125,6 +126,21 @@ def query_scores(S, norm: str = DEFAULT_QUERY_NORM) -> np.ndarray:
     centred = S - S.mean(axis=1, keepdims=True)
     spread = centred.std(axis=1, keepdims=True)
     return np.divide(centred, spread, out=np.zeros_like(centred), where=spread > 1e-12)
+
+
+def with_substep_evidence(step_scores, substep_scores, children, weight: float,
+                          norm: str = DEFAULT_QUERY_NORM) -> np.ndarray:
+    """Step scores that also count what their substeps show: each step's row plus ``weight`` times, at
+    each chunk, the largest row among its substeps (``children[k]``: row indices into ``substep_scores``),
+    then scaled again by :func:`query_scores` with ``norm``. A step without substeps keeps its own row."""
+    Z, U = _check_S(step_scores), np.asarray(substep_scores, dtype=np.float64)
+    if len(children) != len(Z):
+        raise VtkitError(f"{len(children)} lists of substeps for {len(Z)} steps", field="children")
+    out = Z.copy()
+    for k, rows in enumerate(children):
+        if len(rows):
+            out[k] += weight * U[list(rows)].max(axis=0)
+    return query_scores(out, norm)
 
 
 def _check_S(S) -> np.ndarray:
@@ -838,6 +854,7 @@ class AlignSettings:
     max_gap: Optional[int] = None               # DFS only: at most this many chunks between consecutive steps
     max_skips: Optional[int] = None             # DFS only: at most this many skipped steps (with skip_penalty)
     substep_prior: float = DEFAULT_SUBSTEP_PRIOR  # hierarchical substeps: bonus on their share of the parent (vtkit.predict)
+    substep_evidence: float = DEFAULT_SUBSTEP_EVIDENCE  # steps: + this times their substeps' best score (vtkit.predict)
     query_norm: str = DEFAULT_QUERY_NORM   # similarities -> aligner scores (query_scores), applied by vtkit.predict and vtkit.inference
 
     @classmethod
@@ -847,7 +864,8 @@ class AlignSettings:
                    min_len=cfg.min_len, max_len=cfg.max_len, skip_penalty=cfg.skip_penalty,
                    node_budget=cfg.dfs_node_budget, top_k=cfg.top_k, time_budget=cfg.dfs_time_budget,
                    max_total=cfg.dfs_max_total, max_gap=cfg.dfs_max_gap, max_skips=cfg.dfs_max_skips,
-                   substep_prior=cfg.substep_prior, query_norm=cfg.query_norm)
+                   substep_prior=cfg.substep_prior, substep_evidence=cfg.substep_evidence,
+                   query_norm=cfg.query_norm)
 
     def replace(self, **changes) -> "AlignSettings":
         return dataclasses.replace(self, **changes)

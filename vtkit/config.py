@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any, Optional
 
 from vtkit.align import (ALIGNERS, BACKGROUNDS, DEFAULT_MIN_LEN, DEFAULT_NODE_BUDGET, DEFAULT_QUERY_NORM,
-                         DEFAULT_SUBSTEP_MODE, DEFAULT_SUBSTEP_PRIOR, DEFAULT_TIME_BUDGET, DEFAULT_TOP_K, QUERY_NORMS,
-                         SUBSTEP_MODES)
+                         DEFAULT_SUBSTEP_EVIDENCE, DEFAULT_SUBSTEP_MODE, DEFAULT_SUBSTEP_PRIOR, DEFAULT_TIME_BUDGET,
+                         DEFAULT_TOP_K, QUERY_NORMS, SUBSTEP_MODES)
 from vtkit.errors import VtkitError, describe
 from vtkit.text import DEFAULT_TEXT_MODEL
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS
@@ -134,6 +134,7 @@ class Config:
     dfs_max_skips: Optional[int] = None   # DFS only: at most this many skipped steps (needs skip_penalty)
     substep_mode: str = DEFAULT_SUBSTEP_MODE  # "best": each run's selection split chooses among SUBSTEP_MODES
     substep_prior: float = DEFAULT_SUBSTEP_PRIOR  # hierarchical substeps: bonus (std of S) on their even share of the parent
+    substep_evidence: float = DEFAULT_SUBSTEP_EVIDENCE  # steps: + this times their substeps' best score at each chunk
     query_norm: str = DEFAULT_QUERY_NORM  # "zscore": each query's similarities standardised before aligning
     top_k: int = DEFAULT_TOP_K
 
@@ -200,7 +201,7 @@ class Config:
                 raise VtkitError(f"must be > 0, got {getattr(self, name)!r}", path=source, field=name)
         non_negative = ["negative_ratio", "background_ratio", "weight_decay", "warmup_fraction", "grad_clip",
                         "context_window", "early_stop_patience", "seed", "substep_prior", "selection_fold",
-                        "negative_chunks"]
+                        "negative_chunks", "substep_evidence"]
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise VtkitError(f"must be >= 0, got {getattr(self, name)!r}", path=source, field=name)

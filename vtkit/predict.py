@@ -33,7 +33,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from vtkit.align import (DEFAULT_SUBSTEP_MODE, REPORT_ALIGNERS, SUBSTEP_MODES, AlignSettings, Alignment,
-                         SearchBudgetExceeded, align, background_vector, query_scores)
+                         SearchBudgetExceeded, align, background_vector, query_scores, with_substep_evidence)
 from vtkit.annotations import Annotations, Video, check_goal_within, load_annotations
 from vtkit.checkpoint import build_model, load_model, read_choices
 from vtkit.config import Config
@@ -94,18 +94,31 @@ def fell_back(result: Alignment, settings: AlignSettings) -> bool:
     return result.aligner != settings.aligner
 
 
-def _ranked_steps(sims_entry, settings: AlignSettings) -> tuple[list[list[tuple[int, int]]], Alignment]:
+def step_scores(video: Video, S_steps, S_substeps, settings: AlignSettings) -> np.ndarray:
+    """What the step aligner maximises: the steps' :func:`query_scores`, plus ``settings.substep_evidence``
+    times, at each chunk, the best score among each step's own substeps (when they are known)."""
+    Z = query_scores(_check_S(S_steps, len(video.steps), "step", video.video_uid), settings.query_norm)
+    if not settings.substep_evidence or S_substeps is None or not video.substeps:
+        return Z
+    U = query_scores(_check_S(S_substeps, len(video.substeps), "substep", video.video_uid, Z.shape[1]),
+                     settings.query_norm)
+    row = {q.query_idx: i for i, q in enumerate(video.substeps)}
+    children = [[row[c.query_idx] for c in video.substeps_of(step)] for step in video.steps]
+    return with_substep_evidence(Z, U, children, settings.substep_evidence, settings.query_norm)
+
+
+def _ranked_steps(video: Video, sims_entry, settings: AlignSettings) -> tuple[list[list[tuple[int, int]]], Alignment]:
     """``(each step's ranked chunk spans in video chunk indices, the alignment)``; a DFS over budget falls back."""
-    S_steps, _, offset = sims_entry
-    S_steps = query_scores(S_steps, settings.query_norm)
-    result = align_steps(S_steps, settings.relaxed(*S_steps.shape, own_bounds=True), dfs_fallback=True)
-    ranked = [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)] for k in range(len(S_steps))]
+    S_steps, S_substeps, offset = sims_entry
+    scores = step_scores(video, S_steps, S_substeps, settings)
+    result = align_steps(scores, settings.relaxed(*scores.shape, own_bounds=True), dfs_fallback=True)
+    ranked = [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)] for k in range(len(scores))]
     return ranked, result
 
 
 def step_spans(video: Video, sims_entry, settings: AlignSettings) -> list[list[tuple[int, int]]]:
     """Each step's ranked chunk spans (video chunk indices) under ``settings`` (substeps are not aligned)."""
-    return _ranked_steps(sims_entry, settings)[0]
+    return _ranked_steps(video, sims_entry, settings)[0]
 
 
 # --------------------------------------------------------------------------- queries in seconds
@@ -154,16 +167,16 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
     if substep_mode not in SUBSTEP_MODES:
         raise VtkitError(f"must be one of {', '.join(SUBSTEP_MODES)}, got {substep_mode!r}", field="substep_mode")
     steps, subs, top_k = video.steps, video.substeps, st.top_k
-    S_steps = query_scores(_check_S(S_steps, len(steps), "step", video.video_uid), st.query_norm)
-    n = S_steps.shape[1]
+    if subs and S_substeps is None:
+        raise VtkitError(f"{len(subs)} substeps but no substep similarities", field=video.video_uid)
+    scores = step_scores(video, S_steps, S_substeps, st)
+    n = scores.shape[1]
     out: Windows = {}
-    step_result = align(S_steps, st.relaxed(len(steps), n, own_bounds=True))
+    step_result = align(scores, st.relaxed(len(steps), n, own_bounds=True))
     for k, q in enumerate(steps):
         out[q.query_idx] = _windows(step_result, k, top_k, chunk_offset, chunk_seconds)
     if not subs:
         return out
-    if S_substeps is None:
-        raise VtkitError(f"{len(subs)} substeps but no substep similarities", field=video.video_uid)
     S_sub = query_scores(_check_S(S_substeps, len(subs), "substep", video.video_uid, n), st.query_norm)
     if substep_mode == "hierarchical":
         spread = float(S_sub.std())
@@ -363,7 +376,7 @@ def explorer_callback(annotations: Annotations, sims: dict, cfg: Config):
         video = annotations.video(video_uid)
         settings = base.replace(aligner=aligner, background=background, background_value=background_value)
         S_steps, _, offset = sims[video_uid]
-        ranked, result = _ranked_steps(sims[video_uid], settings)
+        ranked, result = _ranked_steps(video, sims[video_uid], settings)
         return {"S": S_steps, "gt_spans": [q.chunk_span(cfg.chunk_seconds) for q in video.steps],
                 "segments": {aligner: [spans[0] for spans in ranked]}, "topk": ranked,
                 "fallback": {aligner: result.aligner != aligner},
