@@ -7,7 +7,8 @@ import pytest
 from vtkit.align import AlignSettings
 from vtkit.predict import predict_queries, step_spans
 
-CONSTANT0 = AlignSettings(background="constant", background_value=0.0, min_len=1, query_norm="none")
+CONSTANT0 = AlignSettings(background="constant", background_value=0.0, min_len=1, query_norm="none",
+                          substep_evidence=0.0)   # each query on its own raw scores
 
 
 def _video():
@@ -159,7 +160,7 @@ def test_substep_prior_places_substeps_without_evidence_on_their_slots():
     S_steps, S_sub = _similarities()
     S_sub[:2] = 0.0                      # substeps 1 and 2 say nothing
     S_sub[:2, 12:18] = 0.2               # except a weak pull towards the second step
-    st = AlignSettings(background="constant", background_value=0.1, substep_prior=1.0)
+    st = AlignSettings(background="constant", background_value=0.1, substep_prior=1.0, substep_evidence=0.0)
     with_prior, _ = predict_queries(_video(), S_steps, S_sub, st, substep_mode="hierarchical", chunk_offset=5)
     without, _ = predict_queries(_video(), S_steps, S_sub, st.replace(substep_prior=0.0),
                                  substep_mode="hierarchical", chunk_offset=5)
