@@ -21,10 +21,10 @@ selection of videos gets the same features for the videos it shares.
 Version 2 added the MiniLM rewording and raised ``substep_weight`` from 0.9 to 3. Both were set on
 the clean-feature oracle of the 80 train videos (never the test videos, never the kit), to bring it
 nearer the oracle of a reference GoalStep-scale benchmark kept outside the repository (R1@0.3 steps
-0.67, substeps about 0.64): version 1's oracle could not tell a parent's substeps apart (51 % of substep spans scored their own
-query above their siblings', as the taxonomy names are coarse), and reached 25 % on substeps with
-aligner settings like that benchmark's (``substep_mode=parent``, ``min_len=1``, median background, no
-``query_norm``); version 2's reaches 58 % there (steps 85 %).
+0.67, substeps about 0.64): version 1's oracle could not tell a parent's substeps apart (51 % of
+substep spans scored their own query above their siblings', as the taxonomy names are coarse), and
+reached 25 % on substeps with aligner settings like that benchmark's (``substep_mode=parent``,
+``min_len=1``, median background, no ``query_norm``); version 2's reaches 58 % there (steps 85 %).
 """
 from __future__ import annotations
 
