@@ -5,8 +5,10 @@ Training's validation, notebooks 03 and 04 and ``vtkit submit`` all go through
 segment when annotated, :func:`vtkit.timeline.goal_chunk_range`), then each aligner.
 
 Query windows: :func:`predict_queries` turns similarities into aligner scores
-(:func:`vtkit.align.query_scores` by ``settings.query_norm``), then aligns a video's steps (one
-:class:`AlignSettings`, relaxed where the steps would not fit) and its substeps by ``substep_mode``:
+(:func:`vtkit.align.query_scores` by ``settings.query_norm``; a step's scores also count the best of
+its own substeps' at each chunk, by ``settings.substep_evidence``: :func:`step_scores`), then aligns a
+video's steps (one :class:`AlignSettings`, relaxed where the steps would not fit) and its substeps by
+``substep_mode``:
 
 * ``"hierarchical"`` (default): all substeps of the video in order, as one sequence, over the
   searched range; a substep's similarity is lowered away from its parent's predicted segment (by
