@@ -100,10 +100,19 @@ def step_scores(video: Video, S_steps, S_substeps, settings: AlignSettings) -> n
     """What the step aligner maximises: the steps' :func:`query_scores`, plus ``settings.substep_evidence``
     times, at each chunk, the best score among each step's own substeps (when they are known)."""
     Z = query_scores(_check_S(S_steps, len(video.steps), "step", video.video_uid), settings.query_norm)
-    if not settings.substep_evidence or S_substeps is None or not video.substeps:
+    wanted = settings.substep_evidence and S_substeps is not None and video.substeps
+    return _plus_substep_evidence(video, Z, _substep_scores(video, S_substeps, settings, Z.shape[1]) if wanted
+                                  else None, settings)
+
+
+def _substep_scores(video: Video, S_substeps, settings: AlignSettings, n: int) -> np.ndarray:
+    return query_scores(_check_S(S_substeps, len(video.substeps), "substep", video.video_uid, n), settings.query_norm)
+
+
+def _plus_substep_evidence(video: Video, Z: np.ndarray, U: np.ndarray | None, settings: AlignSettings) -> np.ndarray:
+    """Step scores ``Z`` with the substep evidence of the substeps' scores ``U`` (none: ``Z`` as it is)."""
+    if not settings.substep_evidence or U is None:
         return Z
-    U = query_scores(_check_S(S_substeps, len(video.substeps), "substep", video.video_uid, Z.shape[1]),
-                     settings.query_norm)
     row = {q.query_idx: i for i, q in enumerate(video.substeps)}
     children = [[row[c.query_idx] for c in video.substeps_of(step)] for step in video.steps]
     return with_substep_evidence(Z, U, children, settings.substep_evidence, settings.query_norm)
@@ -171,15 +180,15 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
     steps, subs, top_k = video.steps, video.substeps, st.top_k
     if subs and S_substeps is None:
         raise VtkitError(f"{len(subs)} substeps but no substep similarities", field=video.video_uid)
-    scores = step_scores(video, S_steps, S_substeps, st)
-    n = scores.shape[1]
+    Z = query_scores(_check_S(S_steps, len(steps), "step", video.video_uid), st.query_norm)
+    n = Z.shape[1]
+    S_sub = _substep_scores(video, S_substeps, st, n) if subs else None   # scaled once: evidence and substeps
     out: Windows = {}
-    step_result = align(scores, st.relaxed(len(steps), n, own_bounds=True))
+    step_result = align(_plus_substep_evidence(video, Z, S_sub, st), st.relaxed(len(steps), n, own_bounds=True))
     for k, q in enumerate(steps):
         out[q.query_idx] = _windows(step_result, k, top_k, chunk_offset, chunk_seconds)
     if not subs:
         return out
-    S_sub = query_scores(_check_S(S_substeps, len(subs), "substep", video.video_uid, n), st.query_norm)
     if substep_mode == "hierarchical":
         spread = float(S_sub.std())
         prior = (st.substep_prior * spread) * parent_slots(video, step_result, n) - \
