@@ -154,6 +154,8 @@ def pct(value) -> str:
 def row_cells(runs: list[Run], gain: tuple[float, float, float] | None) -> list[str]:
     runs = sorted(runs, key=lambda r: r.fold)
     choices = ",".join(f"{str(r.choices.get('substep_mode', '-'))[:1]}{r.choices.get('background_value', 0):g}"
+                       + (f"/{r.choices['substep_background_value']:g}"
+                          if r.choices.get("substep_background_value") is not None else "")
                        for r in runs)
     val = [np.mean([r.val[i] for r in runs]) if all(r.val[i] is not None for r in runs) else None for i in range(3)]
     return [str(len(runs)), pct(pooled(runs)),

@@ -28,6 +28,7 @@ def test_text_values_are_coerced_to_the_field_types():
     ({"aligner": "viterbi"}, ["aligner", "dp, dfs"]),
     ({"min_len": 4, "max_len": 2}, ["max_len", "below min_len"]),
     ({"background_value": 120.0}, ["background_value", "[0, 100]"]),
+    ({"substep_background_value": -5.0}, ["substep_background_value", "[0, 100]"]),
     ({"clip_alpha": 1.5}, ["clip_alpha", "[0, 1]"]),
     ({"max_videos": 0}, ["max_videos", "> 0"]),
     ({"negative_chunks": -1}, ["negative_chunks", ">= 0"]),

@@ -30,7 +30,7 @@ MODEL_AND_TRAINING = {"embed_dim", "adapter", "adapter_dim", "adapter_scale", "a
                       "background_ratio", "loss", "batch_size", "epochs", "lr", "weight_decay", "lr_schedule",
                       "warmup_fraction", "grad_clip", "early_stop_patience", "max_steps_per_epoch", "resume",
                       "text_cache_dir", "train_levels", "selection_fraction", "selection_fold", "selection_annotations"}
-ALIGNMENT = {"aligner", "background", "background_value", "min_len", "max_len", "skip_penalty", "dfs_node_budget",
+ALIGNMENT = {"aligner", "background", "background_value", "substep_background_value", "min_len", "max_len", "skip_penalty", "dfs_node_budget",
              "dfs_time_budget", "dfs_max_total", "dfs_max_gap", "dfs_max_skips", "substep_mode", "top_k",
              "select_background"}
 EVAL_ALIGNERS = ("dp", "dfs", "unordered", "dropdtw")

@@ -209,3 +209,36 @@ def test_a_background_chosen_under_another_query_norm_is_refused_in_one_line():
         assert "query_norm=none" in str(err.value) and "\n" not in str(err.value)
         assert apply_choices(cfg.replace(query_norm="none"), recorded).background_value == 70.0
         assert apply_choices(cfg.replace(select_background=False), recorded).background_value == cfg.background_value
+
+
+@pytest.mark.parametrize("mode", ["video", "parent", "hierarchical"])
+def test_substeps_align_with_their_own_background_and_steps_keep_theirs(mode):
+    S_steps, S_sub = _similarities()
+    S_sub[:, :] = 0.5                    # substeps: weak everywhere, strong on their own chunks
+    S_sub[0, 2:4] = S_sub[1, 5:8] = S_sub[2, 11:14] = 1.0
+    tied, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0, substep_mode=mode, chunk_offset=5)
+    own, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0.replace(substep_background_value=0.8),
+                             substep_mode=mode, chunk_offset=5)
+    assert [own[k] for k in (0, 3)] == [tied[k] for k in (0, 3)]           # the steps' alignment is untouched
+    assert [tied[k][0] for k in (1, 2, 4)] != [own[k][0] for k in (1, 2, 4)]
+    assert [own[k][0] for k in (1, 2, 4)] == [(14.0, 18.0), (20.0, 26.0), (32.0, 38.0)]   # only their chunks
+    if mode == "video":                  # substeps alone: exactly the substeps of settings with that background
+        alone, _ = predict_queries(_video(), S_steps, S_sub, CONSTANT0.replace(background_value=0.8),
+                                   substep_mode=mode, chunk_offset=5)
+        assert [own[k] for k in (1, 2, 4)] == [alone[k] for k in (1, 2, 4)]
+
+
+def test_choices_carry_the_substeps_background_and_older_ones_tie_it_to_the_steps():
+    from vtkit.config import Config
+    from vtkit.predict import apply_choices
+
+    cfg = Config()
+    both = apply_choices(cfg, {"background_value": 60.0, "substep_background_value": 80.0,
+                               "query_norm": cfg.query_norm})
+    assert (both.background_value, both.substep_background_value) == (60.0, 80.0)
+    older = apply_choices(cfg.replace(substep_background_value=90.0), {"background_value": 60.0,
+                                                                       "query_norm": cfg.query_norm})
+    assert (older.background_value, older.substep_background_value) == (60.0, None)
+    fixed = apply_choices(cfg.replace(select_background=False, substep_background_value=90.0),
+                          {"background_value": 60.0, "substep_background_value": 80.0, "query_norm": cfg.query_norm})
+    assert (fixed.background_value, fixed.substep_background_value) == (cfg.background_value, 90.0)

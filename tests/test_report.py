@@ -221,3 +221,21 @@ def test_readme_block_says_what_was_chosen_and_what_was_set(tmp_path):
             "background percentile (60); val is scored once, at the end. Set by the parameters: the substep mode "
             "(hierarchical).") in text
     assert text.startswith("top\n") and text.endswith("bottom\n") and "old" not in text
+
+
+def test_a_background_per_level_is_named_and_its_cells_marked(tmp_path):
+    staged = {**TRAINING, "choices": {"substep_mode": "hierarchical", "background_value": 50.0,
+                                      "substep_background_value": 80.0},
+              "selection_table": {"steps/50": 0.7, "steps/80": 0.6, "hierarchical/50": 0.4, "hierarchical/80": 0.5}}
+    page = html.unescape(_page(_run(tmp_path / "staged", _metrics(training=staged), figures=())))
+    assert ("chose the best epoch (8 of 8), the steps' background percentile (50) and the substeps' background "
+            "percentile (80)" in page)
+    assert "Set by the parameters, not chosen: the substep mode (hierarchical)." in page
+    assert "chosen substeps' background percentile" in page
+    selection = page[page.index("<h3>Selection</h3>"):]
+    assert "Row steps: the step queries at each steps' background percentile" in selection
+    rows = re.findall(r"<tr>(.*?)</tr>", selection.split("</table>")[0])
+    cells = [re.findall(r"<t[dh]([^>]*)>(.*?)</t[dh]>", r) for r in rows]
+    assert cells[0][0][1] == "steps / substep mode \\ percentile"
+    marked = {c[0][1]: ["chosen" in attrs for attrs, _ in c[1:]] for c in cells[1:]}
+    assert marked == {"steps": [True, False], "hierarchical": [False, True]}

@@ -843,6 +843,7 @@ class AlignSettings:
     aligner: str = "dp"
     background: Any = "percentile"      # "percentile", "constant" or a per-chunk vector
     background_value: float = 50.0
+    substep_background_value: Optional[float] = None   # substeps' background_value (vtkit.predict); None: the same
     min_len: Any = DEFAULT_MIN_LEN
     max_len: Any = None
     skip_penalty: Optional[float] = None
@@ -861,7 +862,8 @@ class AlignSettings:
     def from_config(cls, cfg) -> "AlignSettings":
         """The alignment fields of a :class:`vtkit.config.Config`."""
         return cls(aligner=cfg.aligner, background=cfg.background, background_value=cfg.background_value,
-                   min_len=cfg.min_len, max_len=cfg.max_len, skip_penalty=cfg.skip_penalty,
+                   substep_background_value=cfg.substep_background_value, min_len=cfg.min_len,
+                   max_len=cfg.max_len, skip_penalty=cfg.skip_penalty,
                    node_budget=cfg.dfs_node_budget, top_k=cfg.top_k, time_budget=cfg.dfs_time_budget,
                    max_total=cfg.dfs_max_total, max_gap=cfg.dfs_max_gap, max_skips=cfg.dfs_max_skips,
                    substep_prior=cfg.substep_prior, substep_evidence=cfg.substep_evidence,
@@ -869,6 +871,12 @@ class AlignSettings:
 
     def replace(self, **changes) -> "AlignSettings":
         return dataclasses.replace(self, **changes)
+
+    def for_substeps(self) -> "AlignSettings":
+        """The settings substeps are aligned with: their own ``substep_background_value`` when one is set."""
+        if self.substep_background_value is None:
+            return self
+        return self.replace(background_value=self.substep_background_value)
 
     def relaxed(self, k: int, n: int, own_bounds: bool = False) -> "AlignSettings":
         """Settings for ``k`` steps over ``n`` chunks that always admit an alignment.

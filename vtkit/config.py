@@ -119,11 +119,12 @@ class Config:
     selection_fraction: float = 0.15  # held-out share of the train videos (seeded, by video)
     selection_fold: int = 0           # which disjoint share of that size is held out (folds for sweeps)
     selection_annotations: Optional[str] = None  # a separate selection file instead of the held-out share
-    select_background: bool = True    # choose background_value among BACKGROUND_CHOICES on the selection split
+    select_background: bool = True    # choose both background values among BACKGROUND_CHOICES on the selection split
     # alignment
     aligner: str = "dp"
     background: str = "percentile"
     background_value: float = 50.0
+    substep_background_value: Optional[float] = None  # the substeps' own (same background kind); None: background_value
     min_len: int = DEFAULT_MIN_LEN
     max_len: Optional[int] = None
     skip_penalty: Optional[float] = None
@@ -214,9 +215,10 @@ class Config:
                              field="selection_fraction")
         if not self.warmup_fraction < 1:
             raise VtkitError(f"must be < 1, got {self.warmup_fraction!r}", path=source, field="warmup_fraction")
-        if self.background == "percentile" and not 0 <= self.background_value <= 100:
-            raise VtkitError(f"a percentile must be in [0, 100], got {self.background_value!r}", path=source,
-                             field="background_value")
+        for name in ("background_value", "substep_background_value"):
+            value = getattr(self, name)
+            if self.background == "percentile" and value is not None and not 0 <= value <= 100:
+                raise VtkitError(f"a percentile must be in [0, 100], got {value!r}", path=source, field=name)
         if self.max_len is not None and self.max_len < self.min_len:
             raise VtkitError(f"max_len ({self.max_len}) is below min_len ({self.min_len})", path=source, field="max_len")
         for name in ("max_steps_per_epoch", "max_videos"):

@@ -24,6 +24,9 @@ video's steps (one :class:`AlignSettings`, relaxed where the steps would not fit
 * ``"best"``: the mode :func:`vtkit.train.choose_alignment` picked on the selection split (held-out
   training videos, never the reported split), recorded with the checkpoint; without it, the default.
 
+In every mode the substeps have their own background, ``settings.substep_background_value`` when it is
+set (:meth:`AlignSettings.for_substeps`): finer queries cover less of the video.
+
 A DFS over its budget falls back to the DP (same optimum); every fallback is counted and named.
 """
 from __future__ import annotations
@@ -189,17 +192,18 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
         out[q.query_idx] = _windows(step_result, k, top_k, chunk_offset, chunk_seconds)
     if not subs:
         return out
+    sub_st = st.for_substeps()
     if substep_mode == "hierarchical":
         spread = float(S_sub.std())
         prior = (st.substep_prior * spread) * parent_slots(video, step_result, n) - \
             (PARENT_PENALTY * spread) * (1.0 - parent_weight(video, step_result, n))
-        b = background_vector(S_sub, st.background, st.background_value)
-        sub_result = align(S_sub + prior, st.replace(background=b).relaxed(len(subs), n))
+        b = background_vector(S_sub, sub_st.background, sub_st.background_value)
+        sub_result = align(S_sub + prior, sub_st.replace(background=b).relaxed(len(subs), n))
         for k, q in enumerate(subs):
             out[q.query_idx] = _windows(sub_result, k, top_k, chunk_offset, chunk_seconds)
         return out
     if substep_mode == "video":
-        sub_result = align(S_sub, st.relaxed(len(subs), n))
+        sub_result = align(S_sub, sub_st.relaxed(len(subs), n))
         for k, q in enumerate(subs):
             out[q.query_idx] = _windows(sub_result, k, top_k, chunk_offset, chunk_seconds)
         return out
@@ -217,7 +221,7 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
             e = min(n - 1, s + need - 1)
             s = max(0, e - need + 1)
         rows = [row_of[c.query_idx] for c in children]
-        result = align(S_sub[rows, s: e + 1], st.relaxed(len(children), e - s + 1))
+        result = align(S_sub[rows, s: e + 1], sub_st.relaxed(len(children), e - s + 1))
         for i, c in enumerate(children):
             out[c.query_idx] = _windows(result, i, top_k, chunk_offset + s, chunk_seconds)
     return out
@@ -349,7 +353,7 @@ class Evaluation:
 
 def apply_choices(cfg: Config, choices: dict) -> Config:
     """``cfg`` with what the selection split chose: the substep mode (when ``substep_mode="best"``) and the
-    background percentile (when ``select_background``). A percentile chosen on scores of another
+    background percentiles of steps and substeps (when ``select_background``). A percentile chosen on scores of another
     ``query_norm`` (checkpoints without one recorded aligned raw similarities) is refused in one line."""
     changes = {}
     if cfg.substep_mode == "best" and choices.get("substep_mode"):
@@ -361,6 +365,8 @@ def apply_choices(cfg: Config, choices: dict) -> Config:
                              f"query_norm={chosen_with}, or select_background=false to use background_value as given",
                              field="query_norm")
         changes["background_value"] = float(choices["background_value"])
+        sub = choices.get("substep_background_value")   # older checkpoints chose one value for both levels
+        changes["substep_background_value"] = None if sub is None else float(sub)
     return cfg.replace(**changes)
 
 

@@ -412,6 +412,7 @@ def _metrics_html(metrics: dict, params: dict) -> list[str]:
     return parts
 
 
+STEPS_ROW = "steps"   # the selection table's row of the steps' background (vtkit.train.choose_alignment)
 _TRAINING_KEYS = ("metric", "best_metric", "best_epoch", "epochs", "stopped_early", "params", "untrained", "trained",
                   "chosen_by", "choices", "selection_table", "seconds", "pairs_per_second")
 
@@ -429,16 +430,30 @@ def _selection_grid(table: Any) -> tuple[list[str], list[str], dict] | None:
     return list(dict.fromkeys(m for m, _ in cells)), list(dict.fromkeys(v for _, v in cells)), cells
 
 
+def _choice_words(params: dict, choices: dict) -> dict[str, str]:
+    """What each recorded choice is called; with a substeps' background, ``background_value`` is the steps'."""
+    word = _background_word(params)
+    if choices.get("substep_background_value") is None:
+        return {"substep_mode": "substep mode", "background_value": word}
+    return {"substep_mode": "substep mode", "background_value": f"steps' {word}",
+            "substep_background_value": f"substeps' {word}"}
+
+
 def chosen_and_fixed(training: dict, params: dict) -> tuple[list[str], list[str]]:
     """``(what the selection split chose, what the parameters set)`` as phrases, e.g. "the best epoch (3 of 8)"."""
     choices = training.get("choices") or {}
     grid = _selection_grid(training.get("selection_table"))
-    modes, values = (grid[0], grid[1]) if grid else ([], [])
+    modes, values, cells = grid if grid else ([], [], {})
+    sub_modes = [m for m in modes if m != STEPS_ROW]
+    options = {"substep_mode": sub_modes, "background_value": values,
+               "substep_background_value": [v for m, v in cells if m != STEPS_ROW]}
+    if STEPS_ROW in modes:
+        options["background_value"] = [v for m, v in cells if m == STEPS_ROW]
     chosen, fixed = [f"the best epoch ({training.get('best_epoch')} of {training.get('epochs')})"], []
-    for what, value, options in (("substep mode", choices.get("substep_mode"), modes),
-                                 (_background_word(params), choices.get("background_value"), values)):
+    for key, what in _choice_words(params, choices).items():
+        value = choices.get(key)
         if value is not None:
-            (chosen if len(options) > 1 else fixed).append(f"the {what} ({_scalar(value)})")
+            (chosen if len(options[key]) > 1 else fixed).append(f"the {what} ({_scalar(value)})")
     return chosen, fixed
 
 
@@ -474,8 +489,9 @@ def _training_html(training: dict | None, params: dict, metrics: dict) -> list[s
                      + (", stopped early" if training.get("stopped_early") else "")])
     if "best_metric" in training:
         rows.append([f"{_label(training.get('metric'))} at the best epoch (%)", _percent(training["best_metric"])])
-    words = {"substep_mode": "substep mode", "background_value": _background_word(params)}
-    rows += [[f"chosen {words.get(k, _label(k))}", _scalar(v)] for k, v in (training.get("choices") or {}).items()]
+    words = _choice_words(params, training.get("choices") or {})
+    rows += [[f"chosen {words.get(k, _label(k))}", _scalar(v)] for k, v in (training.get("choices") or {}).items()
+             if v is not None]
     counts = training.get("params") or {}
     if isinstance(counts, dict) and "trainable" in counts:
         rows.append(["trainable parameters", f"{_count(counts['trainable'])} of {_count(counts.get('total'))}"])
@@ -497,14 +513,26 @@ def _training_html(training: dict | None, params: dict, metrics: dict) -> list[s
     if grid:
         modes, values, cells = grid
         choices = training.get("choices") or {}
-        picked = lambda mode, v: (mode == choices.get("substep_mode")  # noqa: E731
-                                  and _as_float(v) == _as_float(choices.get("background_value")))
+        word = _background_word(params)
+        sub_value = choices.get("substep_background_value", choices.get("background_value"))
+
+        def picked(mode, v):
+            if mode == STEPS_ROW:
+                return _as_float(v) == _as_float(choices.get("background_value"))
+            return mode == choices.get("substep_mode") and _as_float(v) == _as_float(sub_value)
+
         rows = [[mode, *((_percent(cells[mode, v]), "chosen" if picked(mode, v) else "") if (mode, v) in cells
                          else "–" for v in values)] for mode in modes]
-        parts.append("<h3>Selection</h3>"
-                     + _p(f"R1@0.3 on the selection split (DP, steps and substeps, percent) per substep mode and "
-                          f"{_background_word(params)}; the chosen pair in bold.")
-                     + _html_table([f"substep mode \\ {_background_word(params).split()[-1]}", *values], rows))
+        if STEPS_ROW in modes:
+            text = (f"R1@0.3 on the selection split (DP, percent). Row {STEPS_ROW}: the step queries at each "
+                    f"steps' {word}. Each substep mode's row: the substep queries at each substeps' {word}, with "
+                    "the steps' chosen one. The chosen cells in bold.")
+        else:   # runs that chose one background for both levels
+            text = (f"R1@0.3 on the selection split (DP, steps and substeps, percent) per substep mode and "
+                    f"{word}; the chosen pair in bold.")
+        parts.append("<h3>Selection</h3>" + _p(text)
+                     + _html_table([f"{'steps / substep mode' if STEPS_ROW in modes else 'substep mode'} \\ "
+                                    f"{word.split()[-1]}", *values], rows))
     return parts
 
 

@@ -64,9 +64,10 @@ from vtkit.predict import SUBSTEP_MODES, predict_split, resolve_substep_mode, sp
 
 EVAL_COLUMNS = ("heldout_loss", "heldout_t2v_R1", "heldout_R1@0.3", "heldout_step_R1@0.3", "heldout_substep_R1@0.3")
 HISTORY_COLUMNS = ("epoch", "step", "lr", "train_loss", *EVAL_COLUMNS, "seconds")
-BACKGROUND_CHOICES = (30.0, 40.0, 50.0, 60.0, 70.0)   # percentiles the selection split may choose among
+BACKGROUND_CHOICES = (30.0, 40.0, 50.0, 60.0, 70.0, 80.0, 90.0)   # percentiles the selection split chooses among
 PLATEAU_FACTOR, PLATEAU_PATIENCE = 0.5, 1   # halve the lr after 2 epochs without a lower val loss
 KILL_AT_STEP_ENV = "VTKIT_TRAIN_KILL_AT_STEP"
+CHOSEN = ("substep_mode", "background_value", "substep_background_value")
 
 
 @dataclass
@@ -79,8 +80,9 @@ class TrainResult:
     metric: str                      # the early-stopping column
     best_epoch: int                  # the epoch of the best checkpoint (0: the untrained model)
     chosen_by: str                   # the selection split that chose the epoch and ``choices``
-    choices: dict                    # substep_mode, background_value chosen on the selection split
-    selection_table: dict            # R1@0.3 of each "mode/background" tried there
+    choices: dict                    # CHOSEN: what the selection split chose
+    selection_table: dict            # R1@0.3 tried there: "steps/<background>" (step queries) and
+                                     # "<substep mode>/<substep background>" (substep queries)
     selection_hits: dict             # video uid -> [R1@0.3 hits, queries] there, with the choices applied
     selection_mode_hits: dict        # substep_mode="best": mode -> {video uid: [hits, queries]} at its best background
     epochs_run: int                  # training epochs done (epoch 0 = evaluation only)
@@ -268,34 +270,59 @@ def selection_split(train_ann, cfg: Config):
 
 
 def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
-    """What the selection split chooses after training: the substep mode (``substep_mode="best"``) and the
-    background percentile (``select_background``), by R1@0.3 over its queries with the best weights."""
+    """What the selection split chooses after training, by R1@0.3 with the best weights, in two stages:
+    the steps' background percentile over the step queries (steps align the same in every substep mode),
+    then, with it, the substep mode (``substep_mode="best"``) and the substeps' background percentile over
+    the substep queries. Backgrounds are chosen among BACKGROUND_CHOICES when ``select_background``."""
     videos = [v for v in sel_ann.videos if v.video_uid in sel_features and v.queries]
     mode, value = resolve_substep_mode(cfg.substep_mode), cfg.background_value
+    sub_value = value if cfg.substep_background_value is None else cfg.substep_background_value
     if not videos:
-        return {"substep_mode": mode, "background_value": value, "query_norm": cfg.query_norm, "table": {}}
+        return {"substep_mode": mode, "background_value": value, "substep_background_value": sub_value,
+                "query_norm": cfg.query_norm, "table": {}}
     sims = predict_split(model, sel_ann.subset([v.video_uid for v in videos]), sel_features, cfg, aligners=[],
                          skip_missing=True, progress=False).similarities
-    modes = SUBSTEP_MODES if cfg.substep_mode == "best" and any(v.substeps for v in videos) else (mode,)
-    values = BACKGROUND_CHOICES if cfg.select_background and cfg.background == "percentile" else (value,)
     queries = [q for v in videos for q in v.queries]
+    is_sub = np.array([q.level == "substep" for q in queries])
+    has_subs = bool(is_sub.any())
+    modes = SUBSTEP_MODES if cfg.substep_mode == "best" and has_subs else (mode,)
+    choose = cfg.select_background and cfg.background == "percentile"
+    values = BACKGROUND_CHOICES if choose else (value,)
     base = AlignSettings.from_config(cfg).replace(aligner="dp")
-    hits = {(m, b): query_hits(split_windows(videos, sims, base.replace(background_value=b), m, cfg.chunk_seconds)[0],
-                               queries) for m in modes for b in values}
-    scores = {k: float(h.mean()) for k, h in hits.items()}
-    def rank(k):   # ties keep the parameters' own mode and background
-        return scores[k], k[0] == mode, k[1] == value
 
-    best_mode, best_value = max(scores, key=rank)
+    def hits_at(m: str, b: float, sb: float) -> np.ndarray:
+        settings = base.replace(background_value=b, substep_background_value=sb)
+        return query_hits(split_windows(videos, sims, settings, m, cfg.chunk_seconds)[0], queries)
+
+    def level_score(h: np.ndarray, level: np.ndarray) -> float:
+        return float(h[level].mean()) if level.any() else float(h.mean())
+
+    first = {b: hits_at(mode, b, sub_value) for b in values}   # the steps' rows do not depend on the rest
+    steps = {b: level_score(h, ~is_sub) for b, h in first.items()}
+    best_value = max(steps, key=lambda b: (steps[b], b == value))   # ties keep the parameters' own values
+    if cfg.substep_background_value is None:
+        sub_value = best_value
+    sub_values = BACKGROUND_CHOICES if choose and has_subs else (sub_value,)
+    hits = {(m, sb): hits_at(m, best_value, sb) for m in modes for sb in sub_values}
+    subs = {k: level_score(h, is_sub) for k, h in hits.items()}
+
+    def rank(k):
+        return subs[k], k[0] == mode, k[1] == sub_value
+
+    best_mode, best_sub = max(subs, key=rank)
     video_of = np.array([q.video_uid for q in queries])
 
     def per_video(chosen: np.ndarray) -> dict:
         return {v.video_uid: [int(chosen[video_of == v.video_uid].sum()), len(v.queries)] for v in videos}
 
-    out = {"substep_mode": best_mode, "background_value": float(best_value), "query_norm": cfg.query_norm,
-           "table": {f"{m}/{b:g}": r for (m, b), r in scores.items()}, "hits": per_video(hits[(best_mode, best_value)])}
-    if len(modes) > 1:   # each mode at its own best background: paired comparisons of the modes
-        out["mode_hits"] = {m: per_video(hits[max(((m, b) for b in values), key=rank)]) for m in modes}
+    table = {f"steps/{b:g}": r for b, r in steps.items()}
+    if has_subs:
+        table.update({f"{m}/{sb:g}": r for (m, sb), r in subs.items()})
+    out = {"substep_mode": best_mode, "background_value": float(best_value),
+           "substep_background_value": float(best_sub), "query_norm": cfg.query_norm, "table": table,
+           "hits": per_video(hits[(best_mode, best_sub)])}
+    if len(modes) > 1:   # each mode at its own best substep background: paired comparisons of the modes
+        out["mode_hits"] = {m: per_video(hits[max(((m, sb) for sb in sub_values), key=rank)]) for m in modes}
     return out
 
 
@@ -532,7 +559,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         return TrainResult(history=history, history_csv=history_csv, best_checkpoint=folder / "best.safetensors",
                            last_checkpoint=folder / "last.safetensors", best_metric=best[0] if best else math.nan,
                            metric=metric, best_epoch=best_epoch, chosen_by=chosen_by,
-                           choices={k: v for k, v in choices.items() if k in ("substep_mode", "background_value")},
+                           choices={k: v for k, v in choices.items() if k in CHOSEN},
                            selection_table=choices.get("table", {}), selection_hits=choices.get("hits", {}),
                            selection_mode_hits=choices.get("mode_hits", {}),
                            epochs_run=max(done, default=0), stopped_early=stopped,
@@ -563,7 +590,8 @@ def cli_train(argv: list[str]) -> int:
               f"{result.seconds:.1f} s, {result.pairs_per_second:.0f} pairs/s; {result.trainable_params:,} trainable "
               f"/ {result.total_params:,} parameters")
         print(f"chosen on {result.chosen_by}: best epoch {result.best_epoch}, substep mode "
-              f"{result.choices['substep_mode']}, background percentile {result.choices['background_value']:g}")
+              f"{result.choices['substep_mode']}, background percentile {result.choices['background_value']:g} (steps), "
+              f"{result.choices['substep_background_value']:g} (substeps)")
         for col in ("heldout_t2v_R1", "heldout_R1@0.3"):
             print(f"{col}: untrained {first[col]:.3f} -> best epoch {best_row['epoch']} {best_row[col]:.3f}")
         print(f"best checkpoint: {result.best_checkpoint}\nhistory: {result.history_csv}")
