@@ -1,6 +1,6 @@
 """One table of ``vtkit sweep`` points against a baseline: which value the selection split prefers.
 
-    python bench/sweep_table.py [--level 0.95] BASELINE SWEEP_DIR [SWEEP_DIR ...]
+    python bench/sweep_table.py [--level 0.95] BASELINE [LABEL=]SWEEP_DIR [[LABEL=]SWEEP_DIR ...]
 
 BASELINE is the defaults' run folder, or a sweep folder whose points are the defaults on several
 selection folds (``{grid: {selection_fold: [0, 1, 2]}}``). Each row is a sweep point: one varied
@@ -8,13 +8,17 @@ parameter, the others at the baseline's values, pooled over its selection folds 
 only in ``selection_fold``). Per row: the number of folds; the selection split's R1@0.3 with the
 choices applied (``training.json`` ``selection_hits``, pooled over the folds' held-out videos: what
 a choice may look at); its gain over the baseline with a paired bootstrap interval over the
-(fold, video) pairs both ran on; the best epoch and chosen substep mode/background per fold; then
+(fold, video) pairs both ran on; the best epoch and chosen substep mode and background per fold (the steps'
+and, where chosen apart, the substeps' background, e.g. ``h50/80``); then
 the reported split's dp R1@0.3 over all queries, steps and substeps, averaged over the folds
 (``metrics.json``, shown only to report). A point is marked ``*`` where the whole interval lies
 above zero. Below the table, for each point that tried every substep mode (``substep_mode=best``):
 each mode pooled over its folds at each fold's best background (``selection_mode_hits``), with its
 gain over the default mode on the same (fold, video) pairs and the same kind of interval. A
 baseline recorded without per-mode hits (older runs) shows each mode's pooled score only.
+
+``LABEL=SWEEP_DIR`` names its points ``LABEL`` (one point) or ``LABEL: point``: for a sweep whose
+grid varies only the folds, run with other code than the baseline's.
 """
 import argparse
 import csv
@@ -75,6 +79,14 @@ def sweep_groups(folder: Path) -> list[tuple[str, list[Run]]]:
         name = "__".join(f"{k}={row[k]}" for k in varied) or "defaults"
         groups[name].append(Run(folder / row["run"], int(row.get(FOLD) or 0)))
     return list(groups.items())
+
+
+def labelled(arg: str) -> tuple[str | None, Path]:
+    """``(label, folder)`` of a ``LABEL=SWEEP_DIR`` argument; a plain folder has no label."""
+    label, sep, folder = arg.partition("=")
+    if sep and "/" not in label and not Path(arg).exists():
+        return label, Path(folder)
+    return None, Path(arg)
 
 
 def baseline_runs(path: Path) -> list[Run]:
@@ -167,13 +179,16 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--level", type=float, default=0.95, help="bootstrap interval's coverage (default 0.95)")
     parser.add_argument("baseline", type=Path, help="run folder of the defaults, or a sweep folder over its folds")
-    parser.add_argument("sweeps", type=Path, nargs="+", help="vtkit sweep folders")
+    parser.add_argument("sweeps", type=labelled, nargs="+", metavar="[LABEL=]SWEEP_DIR",
+                        help="vtkit sweep folders, each optionally labelled")
     args = parser.parse_args(argv)
     base = baseline_runs(args.baseline)
     rows = [("defaults (baseline)", row_cells(base, None), "")]
     modes = [mode_line("the baseline", base, args.level)]
-    for folder in args.sweeps:
-        for name, runs in sweep_groups(folder):
+    for label, folder in args.sweeps:
+        groups = sweep_groups(folder)
+        for name, runs in groups:
+            name = name if label is None else label if len(groups) == 1 else f"{label}: {name}"
             gain = paired_gain(runs, base, args.level)
             rows.append((name, row_cells(runs, gain), "*" if gain is not None and gain[1] > 0 else ""))
             modes.append(mode_line(name, runs, args.level))

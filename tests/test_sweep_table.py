@@ -123,3 +123,18 @@ def test_a_baseline_that_tried_every_mode_gets_its_own_mode_line(tmp_path):
     assert lines == ["substep modes at the baseline (each at its best background; gain over hierarchical): "
                      "hierarchical 50.00; parent 40.00 -10.00 [-10.00, -10.00]"]
     assert "baseline's selection folds" not in out      # the pooled-only line is for older records
+
+
+def test_a_labelled_sweep_names_its_point_and_both_backgrounds_show(tmp_path):
+    base = _sweep(tmp_path / "base", None, {None: [(f, _videos(f, [5, 5]), 0.4) for f in (0, 1)]})
+    other = _sweep(tmp_path / "other", None, {None: [(f, _videos(f, [7, 7]), 0.5) for f in (0, 1)]})
+    for f in (0, 1):   # chose a background per level
+        record = other / f"selection_fold={f}" / "training.json"
+        data = json.loads(record.read_text())
+        data["choices"]["substep_background_value"] = 80.0
+        record.write_text(json.dumps(data))
+    out = subprocess.run([sys.executable, str(SCRIPT), str(base), f"staged={other}"],
+                         capture_output=True, text=True, check=True).stdout
+    row = next(line for line in out.splitlines() if line.startswith("staged "))
+    assert row.split()[1:4] == ["*", "2", "70.00"] and "h70/80,h70/80" in row
+    assert "defaults (baseline)" in out and "h70,h70" in out
