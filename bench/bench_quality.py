@@ -237,8 +237,11 @@ def show_saved(result: dict) -> None:
     params = " ".join(f"-p {p}" for p in result.get("params") or []) or "defaults"
     git = (result.get("kit") or {}).get("git") or {}
     commit = f"{str(git.get('commit'))[:7]}{' (dirty)' if git.get('dirty') else ''}" if git.get("commit") else "-"
+    with_kit = any(k.startswith("kit (") for k in result["rows"])
+    ran = (f"kit: {params}, {result.get('repeat', 1)} seed(s), commit {commit}" if with_kit
+           else f"references only (--no-kit): {params}")
     print(f"{result['source']}: {result['videos']} videos, {result['chunks']} chunks, layout {result['layout']}; "
-          f"kit: {params}, {result.get('repeat', 1)} seed(s), commit {commit}")
+          f"{ran}")
     print_table(result["rows"], result.get("spread") or None)
     timing = result.get("timing") or {}
     print(f"time: {timing.get('total_seconds')} s in all, kit runs {timing.get('kit_seconds')} s")

@@ -54,3 +54,16 @@ def test_bench_quality_shows_a_saved_result_again(tmp_path):
     assert rows["chance"][1:4] == ["1.00", "0.50", "0.33"]
     assert rows["kit"][2:5] == ["60.00±2.0", "30.00±1.0", "20.00±0.7"]
     assert out[-1] == "time: 12.5 s in all, kit runs [4.0] s"
+
+
+def test_a_saved_result_of_the_references_alone_says_so(tmp_path):
+    saved = tmp_path / "refs.json"
+    row = {lvl: {"R1@0.3": 0.5, "R1@0.5": 0.25, "mIoU": 0.2} for lvl in ("steps", "substeps", "all")}
+    saved.write_text(json.dumps({
+        "source": "real annotations", "videos": 5, "chunks": 100, "layout": "packed",
+        "params": ["substep_background_value=80"], "repeat": 1, "rows": {"probe": row}, "spread": {}, "kit": {},
+        "timing": {"total_seconds": 3.0, "kit_seconds": []}}))
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_quality.py"), "--show", str(saved)],
+                         capture_output=True, text=True, check=True).stdout.splitlines()
+    assert out[0] == ("real annotations: 5 videos, 100 chunks, layout packed; references only (--no-kit): "
+                      "-p substep_background_value=80")
