@@ -239,3 +239,10 @@ def test_a_background_per_level_is_named_and_its_cells_marked(tmp_path):
     assert cells[0][0][1] == "steps / substep mode \\ percentile"
     marked = {c[0][1]: ["chosen" in attrs for attrs, _ in c[1:]] for c in cells[1:]}
     assert marked == {"steps": [True, False], "hierarchical": [False, True]}
+    one_value = {**staged, "choices": {**staged["choices"], "substep_mode": "parent"},
+                 "selection_table": {"steps/50": 0.7, "steps/80": 0.6, "hierarchical/80": 0.5, "parent/80": 0.55,
+                                     "video/80": 0.3}}   # three modes, one substeps' percentile tried
+    fixed = html.unescape(_page(_run(tmp_path / "one_value", _metrics(training=one_value), figures=())))
+    assert ("chose the best epoch (8 of 8), the substep mode (parent) and the steps' background percentile (50)"
+            in fixed)
+    assert "Set by the parameters, not chosen: the substeps' background percentile (80)." in fixed

@@ -444,16 +444,14 @@ def chosen_and_fixed(training: dict, params: dict) -> tuple[list[str], list[str]
     choices = training.get("choices") or {}
     grid = _selection_grid(training.get("selection_table"))
     modes, values, cells = grid if grid else ([], [], {})
-    sub_modes = [m for m in modes if m != STEPS_ROW]
-    options = {"substep_mode": sub_modes, "background_value": values,
-               "substep_background_value": [v for m, v in cells if m != STEPS_ROW]}
-    if STEPS_ROW in modes:
-        options["background_value"] = [v for m, v in cells if m == STEPS_ROW]
+    tried = {"substep_mode": {m for m in modes if m != STEPS_ROW},   # the distinct values of each choice
+             "background_value": {v for m, v in cells if m == STEPS_ROW} if STEPS_ROW in modes else set(values),
+             "substep_background_value": {v for m, v in cells if m != STEPS_ROW}}
     chosen, fixed = [f"the best epoch ({training.get('best_epoch')} of {training.get('epochs')})"], []
     for key, what in _choice_words(params, choices).items():
         value = choices.get(key)
         if value is not None:
-            (chosen if len(options[key]) > 1 else fixed).append(f"the {what} ({_scalar(value)})")
+            (chosen if len(tried[key]) > 1 else fixed).append(f"the {what} ({_scalar(value)})")
     return chosen, fixed
 
 

@@ -276,7 +276,8 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     the substep queries. Backgrounds are chosen among BACKGROUND_CHOICES when ``select_background``."""
     videos = [v for v in sel_ann.videos if v.video_uid in sel_features and v.queries]
     mode, value = resolve_substep_mode(cfg.substep_mode), cfg.background_value
-    sub_value = value if cfg.substep_background_value is None else cfg.substep_background_value
+    base = AlignSettings.from_config(cfg).replace(aligner="dp")
+    sub_value = base.for_substeps().background_value
     if not videos:
         return {"substep_mode": mode, "background_value": value, "substep_background_value": sub_value,
                 "query_norm": cfg.query_norm, "table": {}}
@@ -288,7 +289,6 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     modes = SUBSTEP_MODES if cfg.substep_mode == "best" and has_subs else (mode,)
     choose = cfg.select_background and cfg.background == "percentile"
     values = BACKGROUND_CHOICES if choose else (value,)
-    base = AlignSettings.from_config(cfg).replace(aligner="dp")
 
     def hits_at(m: str, b: float, sb: float) -> np.ndarray:
         settings = base.replace(background_value=b, substep_background_value=sb)
