@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -64,6 +65,33 @@ def test_other_feature_sizes_get_a_learned_video_projection(lavila_path):
     with pytest.warns(UserWarning, match=r"D=50 are not .*projected features \(32\) or its pre-projection ones \(128\)"):
         model = DualEncoder.from_config(model_config(lavila_path), 50)
     assert model.similarity(torch.randn(3, 50), TEXTS).shape == (4, 3)
+
+
+class _Pairs:
+    """A stand-in training split for start_projections_by_ridge: four texts, each chunk covered by one."""
+
+    def __init__(self, feature_dim):
+        self.texts, self.sample_positive = TEXTS, np.arange(12) % len(TEXTS)
+        self.features = torch.randn(12, feature_dim)
+
+    def get_batch(self, rows):
+        return {"features": self.features[rows], "positive": torch.as_tensor(self.sample_positive[rows])}
+
+
+@pytest.mark.parametrize("feature_dim", [EMBED, VISION, 50], ids=["projected", "pre-projection", "other"])
+def test_ridge_start_keeps_what_lavila_sets(lavila_path, feature_dim):
+    from vtkit.train import start_projections_by_ridge
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DualEncoder.from_config(model_config(lavila_path), feature_dim)
+    before = {k: v.clone() for k, v in model.trainable_state_dict().items()}
+    fitted = start_projections_by_ridge(model, _Pairs(feature_dim))
+    after = model.trainable_state_dict()
+    assert torch.equal(before["text_proj.weight"], after["text_proj.weight"])   # LaViLa's own projection
+    random_video = feature_dim == 50
+    assert fitted == (12 if random_video else 0)
+    assert torch.equal(before["video_proj.weight"], after["video_proj.weight"]) != random_video
 
 
 def test_embed_dim_must_be_the_checkpoints(lavila_path):

@@ -118,11 +118,13 @@ def test_parameter_counts(minilm):
     backbone_total = sum(p.numel() for p in minilm[1].parameters())
     h = 384
     bottleneck = lambda dim: dim * A + A + A * dim + dim  # noqa: E731
-    heads = D * E + h * E
+    heads = D * E + E + h * E   # the video projection has a bias
     model = build(minilm)
     want = bottleneck(D) + bottleneck(h) + heads + 1
     assert count_parameters(model) == {"trainable": want, "total": want + backbone_total}
     assert count_parameters(build(minilm, adapter="none", learn_temperature=False))["trainable"] == heads
+    locked = build(minilm, lock_text=True)   # the text adapter and projection stay as they start
+    assert count_parameters(locked) == {"trainable": bottleneck(D) + D * E + E + 1, "total": want + backbone_total}
     blocks = build(minilm, text_block_adapters=True, context_window=1)
     assert count_parameters(blocks)["trainable"] == want + 6 * bottleneck(h) + 3
     assert count_parameters(blocks)["total"] == want + 6 * bottleneck(h) + 3 + backbone_total
@@ -275,3 +277,65 @@ def test_text_model_key_reads_file_stats_not_weights(tmp_path):
     assert text_module.text_model_key(folder) == text_module.text_model_key(folder / ".." / folder.name)
     info = text_module._text_model_key.cache_info()
     assert (info.misses, info.hits) == (1, 1)
+
+
+# ---- the least-squares start (projection_init="ridge")
+
+def reference_ridge(X, Y, ridge):
+    """Standardised inputs plus an unpenalised intercept, solved as one augmented least-squares problem."""
+    n, d = X.shape
+    mu, sd = X.mean(0), X.std(0)
+    Z = np.hstack([(X - mu) / sd, np.ones((n, 1))])
+    penalty = np.hstack([np.sqrt(ridge * n) * np.eye(d), np.zeros((d, 1))])
+    coef = np.linalg.lstsq(np.vstack([Z, penalty]), np.vstack([Y, np.zeros((d, Y.shape[1]))]), rcond=None)[0]
+    W = coef[:d] / sd[:, None]
+    return W, coef[d] - mu @ W
+
+
+@pytest.mark.parametrize("adapter", ["bottleneck", "clip"])
+def test_fit_video_projection_is_ridge_regression_on_the_projection_inputs(minilm, adapter):
+    model = build(minilm, adapter=adapter, adapter_dropout=0.5 if adapter == "bottleneck" else 0.0)
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(200, D)) * rng.uniform(0.5, 3, D) + rng.normal(size=D)
+    Y = rng.normal(size=(200, E))
+    model.train()
+    batches = [(torch.tensor(X[i:i + 64], dtype=torch.float32), torch.tensor(Y[i:i + 64])) for i in range(0, 200, 64)]
+    assert model.fit_video_projection(iter(batches), ridge=0.05) == 200
+    assert model.training                          # its own mode back; the fit ran without dropout
+    with torch.no_grad():
+        inputs = model.eval().video_inputs(torch.tensor(X, dtype=torch.float32)).double().numpy()
+    W, b = reference_ridge(inputs, Y, 0.05)
+    np.testing.assert_allclose(model.video_proj.weight.detach().numpy().T, W, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.video_proj.bias.detach().numpy(), b, rtol=1e-4, atol=1e-5)
+
+
+def test_fit_video_projection_needs_two_pairs(minilm):
+    model = build(minilm)
+    with pytest.raises(VtkitError, match="at least 2 chunks.*got 1"):
+        model.fit_video_projection(iter([(torch.randn(1, D), torch.randn(1, E))]))
+
+
+def test_start_text_projection_takes_the_principal_directions(minilm):
+    model = build(minilm)
+    texts = TEXTS + ["stir the soup", "peel a carrot"]
+    model.start_text_projection(texts)
+    P = model.text_proj.weight.detach().double()
+    with torch.no_grad():
+        pooled = model.pooled_text(texts).double()
+    k = len(texts)   # fewer texts than embed_dim: an isometry on their span, zero rows after it
+    np.testing.assert_allclose((P[:k] @ P[:k].T).numpy(), np.eye(k), atol=1e-6)
+    assert torch.count_nonzero(P[k:]) == 0
+    np.testing.assert_allclose((pooled @ P.T).norm(dim=1).numpy(), pooled.norm(dim=1).numpy(), rtol=1e-5)
+    many = build(minilm, embed_dim=4)   # more texts than embed_dim: the top directions
+    many.start_text_projection(texts)
+    top = torch.linalg.svd(pooled, full_matrices=False).Vh[:4]
+    np.testing.assert_allclose(many.text_proj.weight.detach().double().numpy(), top.numpy(), atol=1e-5)
+
+
+def test_checkpoint_without_the_video_bias_loads_with_a_zero_bias(minilm):
+    model = build(minilm)
+    state = {k: v.clone() for k, v in model.trainable_state_dict().items() if k != "video_proj.bias"}
+    with torch.no_grad():
+        model.video_proj.bias.fill_(1.0)
+    model.load_trainable_state_dict(state)
+    assert torch.count_nonzero(model.video_proj.bias) == 0

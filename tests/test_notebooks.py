@@ -25,11 +25,11 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOKS = ["01_data_inspection.ipynb", "02_training.ipynb", "03_similarity_analysis.ipynb", "04_evaluation.ipynb"]
 SHARED = {"video_root", "train_annotations", "val_annotations", "feature_store", "chunk_seconds", "text_model",
           "seed", "out_dir", "feature_cache_dir"}
-MODEL_AND_TRAINING = {"embed_dim", "adapter", "adapter_dim", "adapter_scale", "adapter_dropout", "clip_alpha", "text_block_adapters",
+MODEL_AND_TRAINING = {"embed_dim", "adapter", "adapter_dim", "adapter_scale", "adapter_dropout", "clip_alpha", "text_block_adapters", "lock_text",
                       "context_window", "temperature", "learn_temperature", "negative_ratio", "negative_source",
                       "background_ratio", "loss", "batch_size", "epochs", "lr", "weight_decay", "lr_schedule",
                       "warmup_fraction", "grad_clip", "early_stop_patience", "max_steps_per_epoch", "resume",
-                      "text_cache_dir", "train_levels", "selection_fraction", "selection_fold", "selection_annotations"}
+                      "text_cache_dir", "train_levels", "projection_init", "selection_fraction", "selection_fold", "selection_annotations"}
 ALIGNMENT = {"aligner", "background", "background_value", "substep_background_value", "min_len", "max_len", "skip_penalty", "dfs_node_budget",
              "dfs_time_budget", "dfs_max_total", "dfs_max_gap", "dfs_max_skips", "substep_mode", "top_k",
              "select_background"}
@@ -91,6 +91,7 @@ def test_knobs_have_the_same_names_and_defaults_everywhere():
         for key, value in values.items():
             assert merged.setdefault(key, value) == value, f"{key} has different defaults across notebooks"
     assert sorted(p.name for p in NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb")) == NOTEBOOKS
+    assert set(merged) == set(Config.names())   # every parameter reaches a notebook through `vtkit run`
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)

@@ -32,6 +32,7 @@ CHOICES = {
     "query_norm": QUERY_NORMS,
     "substep_mode": ("best", *SUBSTEP_MODES),
     "train_levels": ("both", "step", "substep"),
+    "projection_init": ("ridge", "random"),
     "device": ("auto", "cpu", "cuda"),
 }
 PATH_FIELDS = ("video_root", "train_annotations", "val_annotations")
@@ -52,6 +53,7 @@ class ModelConfig:
     adapter_dropout: float = 0.0     # on the bottleneck's hidden units, training only
     clip_alpha: float = 0.2
     text_block_adapters: bool = False
+    lock_text: bool = False          # the text adapter and projection stay as they start (LiT-style)
     context_window: int = 0
     temperature: float = 0.07
     learn_temperature: bool = True
@@ -93,6 +95,7 @@ class Config:
     adapter_dropout: float = ModelConfig.adapter_dropout
     clip_alpha: float = ModelConfig.clip_alpha
     text_block_adapters: bool = ModelConfig.text_block_adapters
+    lock_text: bool = ModelConfig.lock_text
     context_window: int = ModelConfig.context_window
     temperature: float = ModelConfig.temperature
     learn_temperature: bool = ModelConfig.learn_temperature
@@ -115,6 +118,7 @@ class Config:
     text_cache_dir: Optional[str] = ".cache/text"
     checkpoint: Optional[str] = None  # weights to evaluate; None: <out_dir>/checkpoints/best.safetensors
     train_levels: str = "both"        # which queries are training positives: steps, substeps or both
+    projection_init: str = "ridge"    # "ridge": random projections start as a linear probe of the train split
     # selection: what chooses epochs, the checkpoint, the substep mode and the background (never val_annotations)
     selection_fraction: float = 0.15  # held-out share of the train videos (seeded, by video)
     selection_fold: int = 0           # which disjoint share of that size is held out (folds for sweeps)
@@ -219,6 +223,9 @@ class Config:
             value = getattr(self, name)
             if self.background == "percentile" and value is not None and not 0 <= value <= 100:
                 raise VtkitError(f"a percentile must be in [0, 100], got {value!r}", path=source, field=name)
+        if self.lock_text and self.text_block_adapters:
+            raise VtkitError("text_block_adapters trains inside the text tower, which lock_text keeps fixed: "
+                             "set one of them false", path=source, field="lock_text")
         if self.max_len is not None and self.max_len < self.min_len:
             raise VtkitError(f"max_len ({self.max_len}) is below min_len ({self.min_len})", path=source, field="max_len")
         for name in ("max_steps_per_epoch", "max_videos"):

@@ -1,7 +1,7 @@
 """LaViLa-style dual encoder: frozen text transformer and chunk features, small trainable adapters.
 
 Video tower: chunk features ``[B, D]`` (or ``[B, 2w+1, D]`` with a temporal context window, combined by
-softmax weights over the offsets that start favouring the centre chunk) -> adapter -> linear projection.
+softmax weights over the offsets that start favouring the centre chunk) -> adapter -> affine projection.
 Text tower: frozen transformer, mean pooling -> adapter -> linear projection. Both land L2-normalised in a
 joint space of ``embed_dim``; cosine similarity times a learnable logit scale gives the logits.
 
@@ -12,7 +12,8 @@ Adapters (``ModelConfig.adapter``):
   - ``"none"``: only the projections (and the temperature) train.
 ``ModelConfig.text_block_adapters`` also puts a Houlsby bottleneck adapter on each transformer block's
 feed-forward output (before its residual sum and LayerNorm); BERT-family models, DistilBERT and LaViLa's
-CLIP text transformer.
+CLIP text transformer. ``ModelConfig.lock_text`` keeps the text adapter and projection as they start
+(locked-tower tuning, as LiT locks its image tower): only the video side and the temperature learn.
 
 LaViLa text towers (``text_model`` = a LaViLa checkpoint, :mod:`vtkit.lavila`) pool themselves (end-of-text
 token, CLS for DistilBERT) and start the model as LaViLa's zero-shot dual encoder: the text projection is the
@@ -22,6 +23,12 @@ CLS features (``feature_dim`` = its vision width), else random (other features).
 the dimension alone. ``embed_dim`` must equal the checkpoint's. Bottleneck adapters start as the identity, so
 the untrained model's similarities are LaViLa's; the ``"clip"`` adapter does not (it scales by ``1 - alpha``
 and adds a random branch). The temperature still comes from ``ModelConfig.temperature``.
+
+A random start can instead be a least-squares one (``projection_init="ridge"``, fitted on the training split by
+:func:`vtkit.train.start_projections_by_ridge`): the text projection takes the descriptions' principal
+directions and the video projection (which has a bias, zero otherwise) a ridge regression onto the embeddings
+of the texts covering each chunk, so training starts from a linear probe. Projections LaViLa sets stay as it
+sets them.
 
 The backbone is frozen and kept in eval mode. Without block adapters its pooled output never changes, so it
 is computed once per unique description (:class:`vtkit.text.TextEmbeddingCache`, in memory and on disk).
@@ -45,6 +52,7 @@ from vtkit.text import (MAX_TEXT_TOKENS, TextEmbeddingCache, is_lavila_text_mode
 
 MAX_LOGIT_SCALE = 100.0  # CLIP's clamp
 TEXT_BATCH = 256
+RIDGE = 1e-3   # per pair, on standardised inputs: fit_video_projection
 
 
 class BottleneckAdapter(nn.Module):
@@ -164,10 +172,15 @@ class DualEncoder(nn.Module):
         self.context = ContextPool(self.window) if self.window else None
         self.video_adapter = make_adapter(cfg, self.feature_dim)
         self.text_adapter = make_adapter(cfg, text_dim)
-        self.video_proj = nn.Linear(self.feature_dim, cfg.embed_dim, bias=False)
+        self.video_proj = nn.Linear(self.feature_dim, cfg.embed_dim)
+        nn.init.zeros_(self.video_proj.bias)
         self.text_proj = nn.Linear(text_dim, cfg.embed_dim, bias=False)
+        if cfg.lock_text:   # only the video side learns to meet the text side where it starts
+            self.text_adapter.requires_grad_(False)
+            self.text_proj.requires_grad_(False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)),
                                         requires_grad=cfg.learn_temperature)
+        self.random_projections = {"text", "video"}   # what start_projections_by_ridge may fit
         if lavila is not None:
             self._start_from_lavila(lavila)
         # the backbone's pooled output is valid as long as the backbone itself is untouched
@@ -192,16 +205,61 @@ class DualEncoder(nn.Module):
             raise VtkitError(f"must equal the LaViLa checkpoint's embedding size {ckpt.embed_dim}, got "
                              f"{self.config.embed_dim}", path=ckpt.path, field="embed_dim")
         self.text_proj.weight.copy_(ckpt.text_projection.T)
+        self.random_projections.discard("text")
         if self.feature_dim == ckpt.embed_dim:          # LaViLa's projected video embeddings
             self.video_proj.weight.copy_(torch.eye(ckpt.embed_dim))
+            self.random_projections.discard("video")
         elif ckpt.image_projection is not None and self.feature_dim == ckpt.image_projection.shape[0]:
             self.video_proj.weight.copy_(ckpt.image_projection.T)   # its pre-projection CLS features
+            self.random_projections.discard("video")
         else:
             vision = "" if ckpt.image_projection is None else \
                 f" or its pre-projection ones ({ckpt.image_projection.shape[0]})"
             warnings.warn(f"video features of D={self.feature_dim} are not {ckpt.family}'s projected features "
                           f"({ckpt.embed_dim}){vision}: the video projection starts random, not zero-shot",
                           stacklevel=3)
+
+    # ---- a least-squares start (projection_init="ridge", see start_projections_by_ridge in vtkit.train)
+    @torch.no_grad()
+    def start_text_projection(self, texts: list[str]) -> None:
+        """Text projection rows <- the top ``embed_dim`` principal directions (uncentred) of the descriptions'
+        adapted embeddings: near an isometry on the span they occupy, where a random projection distorts it.
+        Rows past the descriptions' rank start at zero."""
+        with _eval_mode(self):
+            x = self.text_adapter(self.pooled_text(list(texts))).double()
+        basis = torch.linalg.svd(x, full_matrices=False).Vh
+        k = min(self.config.embed_dim, basis.shape[0])
+        weight = torch.zeros(self.text_proj.weight.shape, dtype=torch.float64, device=basis.device)
+        weight[:k] = basis[:k]
+        self.text_proj.weight.copy_(weight)
+
+    @torch.no_grad()
+    def fit_video_projection(self, pairs, ridge: float = RIDGE) -> int:
+        """Video projection <- ridge regression, with an intercept, of target embeddings on standardised
+        :meth:`video_inputs`: ``pairs`` yields ``(chunk features [B, ...], targets [B, E])``. ``ridge`` is per
+        pair (the penalty is ``ridge * n``). Returns the number of pairs ``n``; statistics accumulate in float64,
+        so any number of batches fits in memory."""
+        n, sums = 0, None
+        with _eval_mode(self):
+            for features, targets in pairs:
+                x = self.video_inputs(features).double()
+                y = torch.as_tensor(targets, device=x.device).double()
+                batch = (x.sum(0), y.sum(0), x.T @ x, x.T @ y)
+                sums = batch if sums is None else tuple(a + b for a, b in zip(sums, batch))
+                n += len(x)
+        if n < 2:
+            raise VtkitError(f"fitting the video projection needs at least 2 chunks covered by a description, "
+                             f"got {n}", field="projection_init")
+        sx, sy, sxx, sxy = (s / n for s in sums)
+        cov = sxx - torch.outer(sx, sx)
+        std = cov.diagonal().clamp_min(0).sqrt().clamp_min(1e-6)
+        corr = cov / torch.outer(std, std)
+        cross = (sxy - torch.outer(sx, sy)) / std[:, None]
+        eye = torch.eye(len(corr), dtype=corr.dtype, device=corr.device)
+        weight = torch.linalg.solve(corr + ridge * eye, cross) / std[:, None]     # [D, E] on raw inputs
+        self.video_proj.weight.copy_(weight.T)
+        self.video_proj.bias.copy_(sy - sx @ weight)
+        return n
 
     def build_info(self) -> dict:
         """What rebuilds this model: ``DualEncoder.from_config(ModelConfig.from_dict(model_config), feature_dim)``."""
@@ -253,8 +311,8 @@ class DualEncoder(nn.Module):
         return F.normalize(self.text_proj(self.text_adapter(self.pooled_text(texts))), dim=-1)
 
     # ---- video tower
-    def encode_video(self, features) -> torch.Tensor:
-        """``[B, D]`` chunk features (``[B, 2w+1, D]`` with a context window) -> ``[B, E]`` unit vectors."""
+    def video_inputs(self, features) -> torch.Tensor:
+        """What the video projection sees: chunk features (checked) -> context pool -> adapter, ``[B, D]``."""
         x = _float_tensor(features, self.device)
         width = 2 * self.window + 1
         expected = f"[B, {width}, {self.feature_dim}]" if self.window else f"[B, {self.feature_dim}]"
@@ -265,7 +323,11 @@ class DualEncoder(nn.Module):
             x = self.context(x)
         elif x.ndim != 2 or x.shape[1] != self.feature_dim:
             raise VtkitError(f"expected video features {expected}, got {list(x.shape)}", field="features")
-        return F.normalize(self.video_proj(self.video_adapter(x)), dim=-1)
+        return self.video_adapter(x)
+
+    def encode_video(self, features) -> torch.Tensor:
+        """``[B, D]`` chunk features (``[B, 2w+1, D]`` with a context window) -> ``[B, E]`` unit vectors."""
+        return F.normalize(self.video_proj(self.video_inputs(features)), dim=-1)
 
     def forward(self, features, texts: list[str]):
         """``(video [B, E], text [K, E], logit scale)``, ready for the losses."""
@@ -274,9 +336,7 @@ class DualEncoder(nn.Module):
     @torch.no_grad()
     def similarity(self, features, texts: list[str], batch_size: int = 1024) -> np.ndarray:
         """Cosine similarity ``[K, N]`` between ``K`` descriptions and a video's ``[N, D]`` chunk features."""
-        was_training = self.training
-        self.eval()
-        try:
+        with _eval_mode(self):
             feats = _float_tensor(features, self.device)
             if feats.ndim != 2 or feats.shape[1] != self.feature_dim:
                 raise VtkitError(f"expected a video's features [N, {self.feature_dim}], got {list(feats.shape)}",
@@ -288,8 +348,6 @@ class DualEncoder(nn.Module):
                 x = context_windows(feats, self.window, rows) if self.window else feats[rows]
                 sims.append(text @ self.encode_video(x).T)
             return torch.cat(sims, dim=1).float().cpu().numpy()   # float(): under autocast it may be bf16
-        finally:
-            self.train(was_training)
 
     # ---- checkpoints
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
@@ -298,12 +356,27 @@ class DualEncoder(nn.Module):
 
     def load_trainable_state_dict(self, state: dict[str, torch.Tensor]) -> None:
         own = self.trainable_state_dict()
+        if "video_proj.bias" not in state:   # saved before the video projection had a bias: it was zero
+            state = {**state, "video_proj.bias": torch.zeros_like(own["video_proj.bias"])}
         missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
         wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
         if missing or unexpected or wrong:
             raise VtkitError(f"checkpoint does not match the model: missing {missing[:5]}, unexpected "
                              f"{unexpected[:5]}, wrong shape {wrong[:5]}", field="checkpoint")
         self.load_state_dict(state, strict=False)
+
+
+class _eval_mode:
+    """Eval mode (dropout off) inside the block, the module's own mode after it."""
+
+    def __init__(self, module: nn.Module):
+        self.module, self.was = module, module.training
+
+    def __enter__(self):
+        self.module.eval()
+
+    def __exit__(self, *exc):
+        self.module.train(self.was)
 
 
 def count_parameters(model: nn.Module) -> dict[str, int]:

@@ -8,6 +8,9 @@ aligners search) and alignment R1@0.3 (the notebooks' evaluation, :func:`vtkit.p
 with ``cfg.aligner``, scored on step queries). Both come from one similarity matrix per video. Epoch 0
 is the untrained model, evaluated before any step, so the first history row is the baseline.
 
+With ``projection_init="ridge"`` (the default) the random projections first start as a linear probe of the
+training split (:func:`start_projections_by_ridge`), so epoch 0 is that probe.
+
 The text backbone is frozen: its pooled output for every train and val description is computed once
 before training (one cache shard); each step only runs the text adapter and projection on the unique
 texts of the batch (``model.encode_text``) and indexes that table by text id.
@@ -326,6 +329,29 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     return out
 
 
+@torch.no_grad()
+def start_projections_by_ridge(model, train_ds, batch_size: int = 4096) -> int:
+    """``projection_init="ridge"``: the model's random projections start as a linear probe of the training split.
+
+    The text projection takes the training descriptions' principal directions; the video projection is the
+    ridge regression of each (chunk, covering text) pair's text embedding on the chunk's features (both
+    :class:`vtkit.model.DualEncoder` methods). Projections a LaViLa checkpoint set are kept. Returns the
+    number of pairs fitted (0 when nothing was random).
+    """
+    if "text" in model.random_projections:
+        model.start_text_projection(train_ds.texts)
+    if "video" not in model.random_projections:
+        return 0
+    positives = np.flatnonzero(train_ds.sample_positive >= 0)
+    table = model.encode_text(train_ds.texts)
+
+    def pairs():
+        for start in range(0, len(positives), batch_size):
+            batch = train_ds.get_batch(positives[start:start + batch_size])
+            yield batch["features"], _rows(table, batch["positive"].to(model.device))
+    return model.fit_video_projection(pairs())
+
+
 def write_history(path: Path, history: list[dict]) -> None:
     with atomic_open(path, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
@@ -418,9 +444,6 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         model = DualEncoder.from_config(cfg.model(), store.feature_dim, cfg.text_cache_dir).to(device)
         model.text_cacheable = model.text_cacheable and text_cache
         trainable = [p for p in model.parameters() if p.requires_grad]
-        if world > 1:
-            for p in trainable:
-                dist.broadcast(p.data, src=0)
         counts = count_parameters(model)
         say(f"parameters: {counts['trainable']:,} trainable / {counts['total']:,} total "
             f"({100 * counts['trainable'] / counts['total']:.2f}%) on {device}, {world} process(es)")
@@ -434,6 +457,17 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                     dist.barrier()
             timings["text_embedding_s"] = round(time.perf_counter() - clock, 3)
             timings["texts"] = len(texts)
+        folder = Path(cfg.out_dir) / "checkpoints"
+        resuming = cfg.resume and (folder / "last.json").is_file()
+        if cfg.projection_init == "ridge" and not resuming:
+            clock = time.perf_counter()
+            fitted = start_projections_by_ridge(model, train_ds)
+            timings["ridge_start_s"] = round(time.perf_counter() - clock, 3)
+            if fitted:
+                say(f"video projection: ridge start on {fitted:,} (chunk, description) pairs")
+        if world > 1:
+            for p in trainable:
+                dist.broadcast(p.data, src=0)
         optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
         steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch or steps_per_epoch)
@@ -443,12 +477,11 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         scaler = torch.amp.GradScaler("cuda", enabled=amp and amp_dtype == torch.float16)
 
         # ---- state (fresh or resumed)
-        folder = Path(cfg.out_dir) / "checkpoints"
         history_csv = Path(cfg.out_dir) / "history.csv"
         history, best, start, step, bad, stopped, pairs, train_seconds = [], None, 0, 0, 0, False, 0, 0.0
         best_epoch = 0
         metric = "heldout_R1@0.3"   # becomes heldout_t2v_R1 for good once alignment cannot be scored
-        if cfg.resume and (folder / "last.json").is_file():
+        if resuming:
             state = restore_checkpoint(folder / "last.json", model, optimizer, scheduler, scaler)
             history, bad, stopped = state["history"], state["bad_epochs"], state["stopped_early"]
             best = state["best"]
