@@ -33,7 +33,6 @@ def test_text_values_are_coerced_to_the_field_types():
     ({"max_videos": 0}, ["max_videos", "> 0"]),
     ({"negative_chunks": -1}, ["negative_chunks", ">= 0"]),
     ({"projection_init": "zeros"}, ["projection_init", "ridge, random"]),
-    ({"lock_text": True, "text_block_adapters": True}, ["lock_text", "text_block_adapters"]),
 ])
 def test_bad_values_fail_with_one_line(values, words):
     with pytest.raises(VtkitError) as err:

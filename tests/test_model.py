@@ -119,19 +119,20 @@ def test_parameter_counts(minilm):
     h = 384
     bottleneck = lambda dim: dim * A + A + A * dim + dim  # noqa: E731
     heads = D * E + E + h * E   # the video projection has a bias
-    model = build(minilm)
+    model = build(minilm, lock_text_head=False)
     want = bottleneck(D) + bottleneck(h) + heads + 1
     assert count_parameters(model) == {"trainable": want, "total": want + backbone_total}
-    assert count_parameters(build(minilm, adapter="none", learn_temperature=False))["trainable"] == heads
-    locked = build(minilm, lock_text=True)   # the text adapter and projection stay as they start
+    assert count_parameters(build(minilm, adapter="none", learn_temperature=False,
+                                  lock_text_head=False))["trainable"] == heads
+    locked = build(minilm)   # the default: the text adapter and projection stay as they start
     assert count_parameters(locked) == {"trainable": bottleneck(D) + D * E + E + 1, "total": want + backbone_total}
-    blocks = build(minilm, text_block_adapters=True, context_window=1)
+    blocks = build(minilm, text_block_adapters=True, context_window=1, lock_text_head=False)
     assert count_parameters(blocks)["trainable"] == want + 6 * bottleneck(h) + 3
     assert count_parameters(blocks)["total"] == want + 6 * bottleneck(h) + 3 + backbone_total
 
 
 def test_backbone_frozen_and_adapters_train(minilm):
-    model = build(minilm, text_block_adapters=True)
+    model = build(minilm, text_block_adapters=True, lock_text_head=False)
     assert not any(p.requires_grad for p in model.text_backbone.parameters() if p not in
                    set(model.text_block_adapters.parameters()))
     before = {k: v.clone() for k, v in model.state_dict().items()}
@@ -339,3 +340,20 @@ def test_checkpoint_without_the_video_bias_loads_with_a_zero_bias(minilm):
         model.video_proj.bias.fill_(1.0)
     model.load_trainable_state_dict(state)
     assert torch.count_nonzero(model.video_proj.bias) == 0
+
+
+def test_locked_text_head_stays_and_block_adapters_still_train(minilm):
+    model = build(minilm, text_block_adapters=True)   # lock_text_head=True by default
+    before = {k: v.clone() for k, v in model.trainable_state_dict().items()}
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
+    model.train()
+    for _ in range(2):
+        v, t, s = model(torch.randn(3, D), TEXTS)
+        opt.zero_grad()
+        ClipLoss()(v, t, s).backward()
+        opt.step()
+    after = model.trainable_state_dict()
+    for name in ("text_proj.weight", "text_adapter.up.weight", "text_adapter.down.weight"):
+        assert torch.equal(before[name], after[name]), name
+    for name in ("video_proj.weight", "video_proj.bias", "text_block_adapters.5.down.weight", "logit_scale"):
+        assert not torch.equal(before[name], after[name]), name

@@ -25,7 +25,7 @@ NOTEBOOKS_DIR = ROOT / "notebooks"
 NOTEBOOKS = ["01_data_inspection.ipynb", "02_training.ipynb", "03_similarity_analysis.ipynb", "04_evaluation.ipynb"]
 SHARED = {"video_root", "train_annotations", "val_annotations", "feature_store", "chunk_seconds", "text_model",
           "seed", "out_dir", "feature_cache_dir"}
-MODEL_AND_TRAINING = {"embed_dim", "adapter", "adapter_dim", "adapter_scale", "adapter_dropout", "clip_alpha", "text_block_adapters", "lock_text",
+MODEL_AND_TRAINING = {"embed_dim", "adapter", "adapter_dim", "adapter_scale", "adapter_dropout", "clip_alpha", "text_block_adapters", "lock_text_head",
                       "context_window", "temperature", "learn_temperature", "negative_ratio", "negative_source",
                       "background_ratio", "loss", "batch_size", "epochs", "lr", "weight_decay", "lr_schedule",
                       "warmup_fraction", "grad_clip", "early_stop_patience", "max_steps_per_epoch", "resume",

@@ -53,7 +53,7 @@ class ModelConfig:
     adapter_dropout: float = 0.0     # on the bottleneck's hidden units, training only
     clip_alpha: float = 0.2
     text_block_adapters: bool = False
-    lock_text: bool = False          # the text adapter and projection stay as they start (LiT-style)
+    lock_text_head: bool = True      # the text adapter and projection stay as they start (LiT-style)
     context_window: int = 0
     temperature: float = 0.07
     learn_temperature: bool = True
@@ -95,7 +95,7 @@ class Config:
     adapter_dropout: float = ModelConfig.adapter_dropout
     clip_alpha: float = ModelConfig.clip_alpha
     text_block_adapters: bool = ModelConfig.text_block_adapters
-    lock_text: bool = ModelConfig.lock_text
+    lock_text_head: bool = ModelConfig.lock_text_head
     context_window: int = ModelConfig.context_window
     temperature: float = ModelConfig.temperature
     learn_temperature: bool = ModelConfig.learn_temperature
@@ -223,9 +223,6 @@ class Config:
             value = getattr(self, name)
             if self.background == "percentile" and value is not None and not 0 <= value <= 100:
                 raise VtkitError(f"a percentile must be in [0, 100], got {value!r}", path=source, field=name)
-        if self.lock_text and self.text_block_adapters:
-            raise VtkitError("text_block_adapters trains inside the text tower, which lock_text keeps fixed: "
-                             "set one of them false", path=source, field="lock_text")
         if self.max_len is not None and self.max_len < self.min_len:
             raise VtkitError(f"max_len ({self.max_len}) is below min_len ({self.min_len})", path=source, field="max_len")
         for name in ("max_steps_per_epoch", "max_videos"):

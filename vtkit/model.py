@@ -12,8 +12,9 @@ Adapters (``ModelConfig.adapter``):
   - ``"none"``: only the projections (and the temperature) train.
 ``ModelConfig.text_block_adapters`` also puts a Houlsby bottleneck adapter on each transformer block's
 feed-forward output (before its residual sum and LayerNorm); BERT-family models, DistilBERT and LaViLa's
-CLIP text transformer. ``ModelConfig.lock_text`` keeps the text adapter and projection as they start
-(locked-tower tuning, as LiT locks its image tower): only the video side and the temperature learn.
+CLIP text transformer. ``ModelConfig.lock_text_head`` (default) keeps the text adapter and projection as they
+start (locked-tower tuning, as LiT locks its image tower): the video side, the temperature and any block
+adapters learn.
 
 LaViLa text towers (``text_model`` = a LaViLa checkpoint, :mod:`vtkit.lavila`) pool themselves (end-of-text
 token, CLS for DistilBERT) and start the model as LaViLa's zero-shot dual encoder: the text projection is the
@@ -175,7 +176,7 @@ class DualEncoder(nn.Module):
         self.video_proj = nn.Linear(self.feature_dim, cfg.embed_dim)
         nn.init.zeros_(self.video_proj.bias)
         self.text_proj = nn.Linear(text_dim, cfg.embed_dim, bias=False)
-        if cfg.lock_text:   # only the video side learns to meet the text side where it starts
+        if cfg.lock_text_head:   # only the video side learns to meet the text side where it starts
             self.text_adapter.requires_grad_(False)
             self.text_proj.requires_grad_(False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)),
