@@ -23,7 +23,7 @@ HALF = {"01_coverage", "03_similarity_distributions"}
 TRAINING = {
     "metric": "heldout_R1@0.3", "best_metric": 0.3181818181818182, "best_epoch": 8, "epochs": 8,
     "stopped_early": False, "params": {"trainable": 246529, "total": 22959745},
-    "untrained": {"heldout_t2v_R1": 0.045454545454545456, "heldout_R1@0.3": 0.0},
+    "start": "ridge start", "untrained": {"heldout_t2v_R1": 0.045454545454545456, "heldout_R1@0.3": 0.0},
     "trained": {"heldout_t2v_R1": 0.18181818181818182, "heldout_R1@0.3": 0.3181818181818182},
     "chosen_by": "1 held-out train videos (15% of 8, seed 0)",
     "choices": {"substep_mode": "hierarchical", "background_value": 50.0},
@@ -136,6 +136,7 @@ def test_metrics_are_percent_with_the_reference_and_counts_plain(page):
     assert "Val split (goalstep_val.json): 90 queries (steps and substeps) on 4 videos" in page
     assert '<td class="num">31.82</td>' in page and '<td class="num chosen">31.82</td>' in page  # selection table
     assert '<td class="num">4.55</td><td class="num">18.18</td>' in page     # untrained vs trained
+    assert "ridge start (epoch 0)</th>" in page
     assert "<td>Text-to-video R@1</td>" in page and "246,529 of 22,959,745" in page
     assert "<td>val queries</td><td>90</td>" in page and "<td>chosen background percentile</td><td>50</td>" in page
     for fraction in ("0.3182", "0.4444", "0.04545", "heldout_t2v_R1", "training/"):

@@ -434,9 +434,10 @@ def test_ridge_start_makes_epoch_zero_a_linear_probe(run, tiny_samples, tmp_path
     from vtkit.train import start_projections_by_ridge
 
     cfg, ridge = run                              # the default: projection_init="ridge"
-    random = train(tiny_config(tiny_samples, tmp_path, projection_init="random", epochs=1, early_stop_patience=0),
-                   progress=False).history
-    start = ridge.history[0]
+    unfitted = train(tiny_config(tiny_samples, tmp_path, projection_init="random", epochs=1, early_stop_patience=0),
+                     progress=False)
+    random, start = unfitted.history, ridge.history[0]
+    assert (ridge.start, unfitted.start) == ("ridge start", "untrained")
     assert start["heldout_t2v_R1"] > random[0]["heldout_t2v_R1"] and start["heldout_R1@0.3"] > random[0]["heldout_R1@0.3"]
     assert random[1]["heldout_loss"] < random[0]["heldout_loss"]   # a random start learns from nothing
     from vtkit.annotations import load_annotations

@@ -34,7 +34,7 @@ COMPARED = ("heldout_t2v_R1", "heldout_R1@0.3", "heldout_step_R1@0.3", "heldout_
 
 
 def selection_before_after(result) -> tuple[dict, dict]:
-    """The selection split's metrics of the untrained model (epoch 0) and of the best epoch."""
+    """The selection split's metrics of epoch 0 (the model before any step: ``result.start``) and of the best epoch."""
     rows = {row["epoch"]: row for row in result.history}
 
     def value(v):   # not measured (NaN) is null in JSON
@@ -50,7 +50,7 @@ def training_summary(result) -> dict:
     return {"metric": result.metric, "best_metric": result.best_metric, "best_epoch": result.best_epoch,
             "epochs": result.epochs_run, "stopped_early": result.stopped_early, "seconds": round(result.seconds, 2),
             "params": params, "pairs_per_second": round(result.pairs_per_second, 1),
-            "untrained": untrained, "trained": trained,
+            "start": result.start, "untrained": untrained, "trained": trained,
             "chosen_by": result.chosen_by, "choices": dict(result.choices), "selection_table": dict(result.selection_table),
             "selection_hits": dict(result.selection_hits),
             "selection_mode_hits": dict(result.selection_mode_hits), "timings": dict(result.timings)}
@@ -261,7 +261,8 @@ FIGURE_CAPTIONS = {
     "02_training_curves": "Training curves per epoch: the training loss and, on the selection split (held-out "
                           "train videos), loss, text-to-video R@1 and alignment R1@0.3; the learning rate; the "
                           "best epoch dotted.",
-    "02_untrained_vs_trained": "Selection split: the untrained model (epoch 0) against the best epoch.",
+    "02_untrained_vs_trained": "Selection split: epoch 0 (the model before any step; with projection_init=ridge "
+                               "the linear probe training starts from) against the best epoch.",
     "03_heatmap_<i>": "Val video {n}: step × chunk similarity, the ground truth (boxes) and the DP, DFS and "
                       "Drop-DTW segments.",
     "03_similarity_distributions": "Val, trained model: similarity of matching against non-matching "
@@ -413,7 +414,7 @@ def _metrics_html(metrics: dict, params: dict) -> list[str]:
 
 
 STEPS_ROW = "steps"   # the selection table's row of the steps' background (vtkit.train.choose_alignment)
-_TRAINING_KEYS = ("metric", "best_metric", "best_epoch", "epochs", "stopped_early", "params", "untrained", "trained",
+_TRAINING_KEYS = ("metric", "best_metric", "best_epoch", "epochs", "stopped_early", "params", "start", "untrained", "trained",
                   "chosen_by", "choices", "selection_table", "seconds", "pairs_per_second")
 
 
@@ -503,7 +504,7 @@ def _training_html(training: dict | None, params: dict, metrics: dict) -> list[s
         parts.append("<h3>Training</h3>" + _html_table(["training", "value"], rows, numeric_from=2))
     before, after = training.get("untrained"), training.get("trained")
     if isinstance(before, dict) and isinstance(after, dict) and (before or after):
-        parts.append(_html_table(["selection split (percent)", "untrained (epoch 0)",
+        parts.append(_html_table(["selection split (percent)", f"{training.get('start', 'untrained')} (epoch 0)",
                                   f"trained (epoch {training.get('best_epoch', '?')})"],
                                  [[_label(n), _percent(before.get(n)), _percent(after.get(n))]
                                   for n in dict.fromkeys([*before, *after])]))

@@ -81,7 +81,7 @@ class TrainResult:
     last_checkpoint: Path | None
     best_metric: float
     metric: str                      # the early-stopping column
-    best_epoch: int                  # the epoch of the best checkpoint (0: the untrained model)
+    best_epoch: int                  # the epoch of the best checkpoint (0: the model before any step)
     chosen_by: str                   # the selection split that chose the epoch and ``choices``
     choices: dict                    # CHOSEN: what the selection split chose
     selection_table: dict            # R1@0.3 tried there: "steps/<background>" (step queries) and
@@ -96,6 +96,7 @@ class TrainResult:
     pairs_per_second: float
     timings: dict                    # seconds per phase: features, text embedding, each epoch's train / validate, choices
     model: DualEncoder | None = dataclasses.field(default=None, repr=False)   # the weights of the last epoch
+    start: str = "untrained"         # what epoch 0 is: "untrained", "zero-shot" (LaViLa) or "ridge start"
 
 
 # ---------------------------------------------------------------------------------------- schedule
@@ -459,7 +460,9 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             timings["texts"] = len(texts)
         folder = Path(cfg.out_dir) / "checkpoints"
         resuming = cfg.resume and (folder / "last.json").is_file()
-        if cfg.projection_init == "ridge" and not resuming:
+        start_name = "zero-shot" if model.text_pools_itself else "untrained"
+        if cfg.projection_init == "ridge" and not resuming and model.random_projections:
+            start_name = "ridge start"
             clock = time.perf_counter()
             fitted = start_projections_by_ridge(model, train_ds)
             timings["ridge_start_s"] = round(time.perf_counter() - clock, 3)
@@ -488,6 +491,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             start, step, pairs, train_seconds = state["epoch"] + 1, state["global_step"], state["pairs"], state["train_seconds"]
             metric = state.get("metric", metric)
             best_epoch = state.get("best_epoch", best_epoch)
+            start_name = state.get("start", start_name)
             say(f"resumed from {folder / 'last.json'} after epoch {state['epoch']} (step {step})")
         elif cfg.resume:
             say(f"resume: no checkpoint in {folder}; starting fresh")
@@ -564,7 +568,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             stopped = 0 < cfg.early_stop_patience <= bad and epoch < cfg.epochs
             say(epoch_line(row, improved, stopped))
             if main:
-                state = {"epoch": epoch, "global_step": step, "best_epoch": best_epoch,
+                state = {"epoch": epoch, "global_step": step, "best_epoch": best_epoch, "start": start_name,
                          "best": best,
                          "metric": metric, "bad_epochs": bad,
                          "stopped_early": stopped, "pairs": pairs, "train_seconds": train_seconds,
@@ -599,7 +603,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
                            trainable_params=counts["trainable"], total_params=counts["total"],
                            seconds=time.perf_counter() - t0,
                            pairs_per_second=pairs / train_seconds if train_seconds else math.nan,
-                           timings=timings, model=model.eval())
+                           timings=timings, model=model.eval(), start=start_name)
     finally:
         if ours:
             dist.destroy_process_group()
