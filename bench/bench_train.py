@@ -41,7 +41,7 @@ def one(mode: str, data: Path, epochs: int, device: str) -> dict:
             "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None,
             "untrained": {k: first[k] for k in ("heldout_t2v_R1", "heldout_R1@0.3")},
             "best": {k: best[k] for k in ("epoch", "heldout_t2v_R1", "heldout_R1@0.3")},
-            "params": [result.trainable_params, result.total_params]}
+            "params": [result.trainable_params, result.total_params], "start": result.start}
 
 
 def main() -> None:
@@ -76,7 +76,8 @@ def main() -> None:
     print(f"speed-up from the cache: {rows[0]['pairs_per_second'] / rows[1]['pairs_per_second']:.1f}x "
           "(wall s without cache: 1 epoch of 3 steps)")
     print(f"parameters: {cached['params'][0]:,} trainable / {cached['params'][1]:,} total")
-    print(f"selection-split quality (held-out train videos), untrained -> best epoch {cached['best']['epoch']}: "
+    print(f"selection-split quality (held-out train videos), {cached['start']} (epoch 0) -> best epoch "
+          f"{cached['best']['epoch']}: "
           + ", ".join(f"{k} {cached['untrained'][k]:.3f} -> {cached['best'][k]:.3f}"
                       for k in ("heldout_t2v_R1", "heldout_R1@0.3")))
 

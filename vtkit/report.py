@@ -212,7 +212,7 @@ def publish(run_dir: str | Path, readme: str | Path = "README.md", figure_dir: s
              metrics_markdown(metrics).rstrip(), ""]
     if "untrained_dp" in metrics:
         u = metrics["untrained_dp"]
-        lines.append("Untrained model with the DP aligner (reference): "
+        lines.append("Untrained model (fitted to no data) with the DP aligner (reference): "
                      + ", ".join(f"{m} {100 * u[m]:.2f}" for m in METRIC_NAMES if m in u) + ".")
     if training.get("chosen_by"):
         chosen, fixed = chosen_and_fixed(training, params)
@@ -220,7 +220,8 @@ def publish(run_dir: str | Path, readme: str | Path = "README.md", figure_dir: s
                      + (f" Set by the parameters: {_join(fixed)}." if fixed else ""))
     if training.get("untrained") and training.get("trained"):
         before, after = training["untrained"], training["trained"]
-        lines.append("On the selection split, training lifts text-to-video R@1 from "
+        start = training.get("start", "untrained")
+        lines.append(f"On the selection split, training from the {start} (epoch 0) takes text-to-video R@1 from "
                      f"{100 * (before.get('heldout_t2v_R1') or 0):.1f} to {100 * (after.get('heldout_t2v_R1') or 0):.1f} "
                      f"and alignment R1@0.3 (steps and substeps) from {100 * (before.get('heldout_R1@0.3') or 0):.1f} "
                      f"to {100 * (after.get('heldout_R1@0.3') or 0):.1f}.")
