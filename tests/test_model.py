@@ -126,6 +126,8 @@ def test_parameter_counts(minilm):
                                   lock_text_head=False))["trainable"] == heads
     locked = build(minilm)   # the default: the text adapter and projection stay as they start
     assert count_parameters(locked) == {"trainable": bottleneck(D) + D * E + E + 1, "total": want + backbone_total}
+    clip = build(minilm, adapter="clip")   # the CLIP-Adapter starts random: it trains under the locked projection
+    assert count_parameters(clip)["trainable"] == 2 * D * A + 2 * h * A + D * E + E + 1
     blocks = build(minilm, text_block_adapters=True, context_window=1, lock_text_head=False)
     assert count_parameters(blocks)["trainable"] == want + 6 * bottleneck(h) + 3
     assert count_parameters(blocks)["total"] == want + 6 * bottleneck(h) + 3 + backbone_total
@@ -307,6 +309,19 @@ def test_fit_video_projection_is_ridge_regression_on_the_projection_inputs(minil
         inputs = model.eval().video_inputs(torch.tensor(X, dtype=torch.float32)).double().numpy()
     W, b = reference_ridge(inputs, Y, 0.05)
     np.testing.assert_allclose(model.video_proj.weight.detach().numpy().T, W, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(model.video_proj.bias.detach().numpy(), b, rtol=1e-4, atol=1e-5)
+
+
+def test_an_input_that_never_varies_gets_no_weight(minilm):
+    model = build(minilm, adapter="none")
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(300, D)) + 3.0
+    X[:, 0] = 5.0
+    Y = rng.normal(size=(300, E))
+    model.fit_video_projection(iter([(torch.tensor(X, dtype=torch.float32), torch.tensor(Y))]), ridge=0.01)
+    assert torch.count_nonzero(model.video_proj.weight[:, 0]) == 0
+    W, b = reference_ridge(X[:, 1:].astype(np.float32).astype(np.float64), Y, 0.01)
+    np.testing.assert_allclose(model.video_proj.weight.detach().numpy().T[1:], W, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(model.video_proj.bias.detach().numpy(), b, rtol=1e-4, atol=1e-5)
 
 

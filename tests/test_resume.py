@@ -39,6 +39,7 @@ def test_sigkill_mid_epoch_then_resume_equals_uninterrupted(tiny_samples, tmp_pa
         a, b = load_file(str(full.last_checkpoint.parent / name)), load_file(str(out / "checkpoints" / name))
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
     assert resumed.best_metric == full.best_metric
+    assert resumed.start == full.start == "ridge start"   # the resumed run names its epoch 0 as the first did
     leftovers = [p.name for p in out.rglob("*") if p.name.endswith(".tmp") or p.name.startswith(".")]
     assert not leftovers
     for state in (out / "checkpoints").glob("*.json"):

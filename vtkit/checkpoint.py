@@ -198,7 +198,11 @@ def restore_checkpoint(path: Path, model, optimizer, scheduler, scaler) -> dict:
     for key, value in [*load_file(str(optim_file)).items(), *opt["scalars"].items()]:
         idx, name = key.split(".", 1)
         entries.setdefault(int(idx), {})[name] = value
-    optimizer.load_state_dict({"state": entries, "param_groups": opt["param_groups"]})
+    try:
+        optimizer.load_state_dict({"state": entries, "param_groups": opt["param_groups"]})
+    except ValueError as err:   # other trainable parameters: another version or lock_text_head / adapter
+        raise VtkitError(f"its optimizer state does not fit this model's trainable parameters ({err}); "
+                         "resume with the parameters it was trained with, or start afresh", path=path) from None
     if scheduler is not None and state.get("scheduler") is not None:
         scheduler.load_state_dict(_floats_from_json(state["scheduler"]))
     if state.get("best") is not None:   # older checkpoints wrote a not-a-number best as null

@@ -14,7 +14,7 @@ Adapters (``ModelConfig.adapter``):
 feed-forward output (before its residual sum and LayerNorm); BERT-family models, DistilBERT and LaViLa's
 CLIP text transformer. ``ModelConfig.lock_text_head`` (default) keeps the text adapter and projection as they
 start (locked-tower tuning, as LiT locks its image tower): the video side, the temperature and any block
-adapters learn.
+adapters learn (and the ``"clip"`` text adapter, which does not start as the identity).
 
 LaViLa text towers (``text_model`` = a LaViLa checkpoint, :mod:`vtkit.lavila`) pool themselves (end-of-text
 token, CLS for DistilBERT) and start the model as LaViLa's zero-shot dual encoder: the text projection is the
@@ -177,8 +177,9 @@ class DualEncoder(nn.Module):
         nn.init.zeros_(self.video_proj.bias)
         self.text_proj = nn.Linear(text_dim, cfg.embed_dim, bias=False)
         if cfg.lock_text_head:   # only the video side learns to meet the text side where it starts
-            self.text_adapter.requires_grad_(False)
             self.text_proj.requires_grad_(False)
+            if cfg.adapter != "clip":   # the CLIP-Adapter starts random, not as the identity: it trains
+                self.text_adapter.requires_grad_(False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)),
                                         requires_grad=cfg.learn_temperature)
         self.random_projections = {"text", "video"}   # what start_projections_by_ridge may fit
@@ -217,7 +218,8 @@ class DualEncoder(nn.Module):
             vision = "" if ckpt.image_projection is None else \
                 f" or its pre-projection ones ({ckpt.image_projection.shape[0]})"
             warnings.warn(f"video features of D={self.feature_dim} are not {ckpt.family}'s projected features "
-                          f"({ckpt.embed_dim}){vision}: the video projection starts random, not zero-shot",
+                          f"({ckpt.embed_dim}){vision}: the video projection is not zero-shot (random, or fitted by the "
+                          f"ridge start in training)",
                           stacklevel=3)
 
     # ---- a least-squares start (projection_init="ridge", see start_projections_by_ridge in vtkit.train)
@@ -225,7 +227,7 @@ class DualEncoder(nn.Module):
     def start_text_projection(self, texts: list[str]) -> None:
         """Text projection rows <- the top ``embed_dim`` principal directions (uncentred) of the descriptions'
         adapted embeddings: near an isometry on the span they occupy, where a random projection distorts it.
-        Rows past the descriptions' rank start at zero."""
+        With fewer descriptions than ``embed_dim``, the rows past their number start at zero."""
         with _eval_mode(self):
             x = self.text_adapter(self.pooled_text(list(texts))).double()
         basis = torch.linalg.svd(x, full_matrices=False).Vh
@@ -240,11 +242,13 @@ class DualEncoder(nn.Module):
         :meth:`video_inputs`: ``pairs`` yields ``(chunk features [B, ...], targets [B, E])``. ``ridge`` is per
         pair (the penalty is ``ridge * n``). Returns the number of pairs ``n``; statistics accumulate in float64,
         so any number of batches fits in memory."""
-        n, sums = 0, None
+        n, sums, shift = 0, None, None
         with _eval_mode(self):
             for features, targets in pairs:
                 x = self.video_inputs(features).double()
                 y = torch.as_tensor(targets, device=x.device).double()
+                shift = x.mean(0) if shift is None else shift   # sums about a reference: exact variances
+                x = x - shift
                 batch = (x.sum(0), y.sum(0), x.T @ x, x.T @ y)
                 sums = batch if sums is None else tuple(a + b for a, b in zip(sums, batch))
                 n += len(x)
@@ -253,13 +257,15 @@ class DualEncoder(nn.Module):
                              f"got {n}", field="projection_init")
         sx, sy, sxx, sxy = (s / n for s in sums)
         cov = sxx - torch.outer(sx, sx)
-        std = cov.diagonal().clamp_min(0).sqrt().clamp_min(1e-6)
-        corr = cov / torch.outer(std, std)
-        cross = (sxy - torch.outer(sx, sy)) / std[:, None]
+        var = cov.diagonal().clamp_min(0)
+        live = var > 1e-12 * (1 + (sx + shift) ** 2)   # an input that never varies gets no weight
+        std = torch.where(live, var.sqrt(), torch.ones_like(var))
+        corr = (cov / torch.outer(std, std)) * torch.outer(live, live)
+        cross = ((sxy - torch.outer(sx, sy)) / std[:, None]) * live[:, None]
         eye = torch.eye(len(corr), dtype=corr.dtype, device=corr.device)
         weight = torch.linalg.solve(corr + ridge * eye, cross) / std[:, None]     # [D, E] on raw inputs
         self.video_proj.weight.copy_(weight.T)
-        self.video_proj.bias.copy_(sy - sx @ weight)
+        self.video_proj.bias.copy_(sy - (sx + shift) @ weight)
         return n
 
     def build_info(self) -> dict:

@@ -6,7 +6,7 @@ val loss (negatives fixed at epoch 0), text-to-video R@1 (a step query is a hit 
 chunk of its video's goal segment lies in the query's chunk span; the goal segment is the range the
 aligners search) and alignment R1@0.3 (the notebooks' evaluation, :func:`vtkit.predict.predict_split`
 with ``cfg.aligner``, scored on step queries). Both come from one similarity matrix per video. Epoch 0
-is the untrained model, evaluated before any step, so the first history row is the baseline.
+is the model before any step (``TrainResult.start`` names it), so the first history row is the baseline.
 
 With ``projection_init="ridge"`` (the default) the random projections first start as a linear probe of the
 training split (:func:`start_projections_by_ridge`), so epoch 0 is that probe.
@@ -331,7 +331,7 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
 
 
 @torch.no_grad()
-def start_projections_by_ridge(model, train_ds, batch_size: int = 4096) -> int:
+def start_projections_by_ridge(model, train_ds, batch_size: int = 1024) -> int:
     """``projection_init="ridge"``: the model's random projections start as a linear probe of the training split.
 
     The text projection takes the training descriptions' principal directions; the video projection is the
@@ -349,7 +349,7 @@ def start_projections_by_ridge(model, train_ds, batch_size: int = 4096) -> int:
     def pairs():
         for start in range(0, len(positives), batch_size):
             batch = train_ds.get_batch(positives[start:start + batch_size])
-            yield batch["features"], _rows(table, batch["positive"].to(model.device))
+            yield batch["features"], table[batch["positive"].to(model.device)]
     return model.fit_video_projection(pairs())
 
 
@@ -460,7 +460,8 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             timings["texts"] = len(texts)
         folder = Path(cfg.out_dir) / "checkpoints"
         resuming = cfg.resume and (folder / "last.json").is_file()
-        start_name = "zero-shot" if model.text_pools_itself else "untrained"
+        zero_shot = model.text_pools_itself and not model.random_projections and cfg.adapter != "clip"
+        start_name = "zero-shot" if zero_shot else "untrained"
         if cfg.projection_init == "ridge" and not resuming and model.random_projections:
             start_name = "ridge start"
             clock = time.perf_counter()
@@ -468,9 +469,9 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             timings["ridge_start_s"] = round(time.perf_counter() - clock, 3)
             if fitted:
                 say(f"video projection: ridge start on {fitted:,} (chunk, description) pairs")
-        if world > 1:
-            for p in trainable:
-                dist.broadcast(p.data, src=0)
+        if world > 1:   # everything saved, the fitted (possibly locked) start included
+            for tensor in model.trainable_state_dict().values():
+                dist.broadcast(tensor, src=0)
         optimizer = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr)
         steps_per_epoch = math.ceil(len(train_ds) / cfg.batch_size)
         steps_per_epoch = min(steps_per_epoch, cfg.max_steps_per_epoch or steps_per_epoch)
@@ -497,7 +498,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             say(f"resume: no checkpoint in {folder}; starting fresh")
         kill_at = int(os.environ.get(KILL_AT_STEP_ENV, "0") or 0)
 
-        # ---- epochs (0 = evaluation of the untrained model)
+        # ---- epochs (0 = evaluation of the model before any step)
         for epoch in range(start, 0 if stopped else cfg.epochs + 1):
             losses, lr = [], optimizer.param_groups[0]["lr"]
             if epoch > 0:
