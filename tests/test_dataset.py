@@ -164,6 +164,18 @@ def test_batch_path_equals_item_path_and_dataloader(w):
     assert all(torch.equal(plain[k], whole[k]) for k in batch)
 
 
+@pytest.mark.parametrize("w", [0, 1])
+def test_positive_pairs_are_the_batches_of_the_described_samples(w):
+    ds = make(context_window=w, background_ratio=0.5)
+    described = np.flatnonzero(ds.sample_positive >= 0)
+    assert len(described) < len(ds)                     # background samples are left out
+    pairs = list(ds.positive_pairs(batch_size=4))
+    assert [len(ids) for _, ids in pairs[:-1]] == [4] * (len(pairs) - 1)
+    whole = ds.get_batch(described)
+    assert torch.equal(torch.cat([f for f, _ in pairs]), whole["features"])
+    assert torch.equal(torch.cat([ids for _, ids in pairs]), whole["positive"])
+
+
 def test_context_window_is_edge_padded():
     feats = tiny_features()
     ds = make(context_window=2)

@@ -74,8 +74,8 @@ class _Pairs:
         self.texts, self.sample_positive = TEXTS, np.arange(12) % len(TEXTS)
         self.features = torch.randn(12, feature_dim)
 
-    def get_batch(self, rows):
-        return {"features": self.features[rows], "positive": torch.as_tensor(self.sample_positive[rows])}
+    def positive_pairs(self):
+        yield self.features, torch.as_tensor(self.sample_positive)
 
 
 @pytest.mark.parametrize("feature_dim", [EMBED, VISION, 50], ids=["projected", "pre-projection", "other"])

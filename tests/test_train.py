@@ -447,7 +447,7 @@ def test_ridge_start_makes_epoch_zero_a_linear_probe(run, tiny_samples, tmp_path
     ds = VideoTextAlignmentDataset(videos, {v.video_uid: load_video_features(cfg.video_root, v.video_uid)
                                             for v in videos}, negative_chunks=2)
     model = DualEncoder.from_config(cfg.model(), ds.feature_dim)
-    assert start_projections_by_ridge(model, ds, batch_size=50) == int((ds.sample_positive >= 0).sum())
+    assert start_projections_by_ridge(model, ds) == int((ds.sample_positive >= 0).sum())
 
 
 def test_training_without_negative_chunks_still_learns(tiny_samples, tmp_path):

@@ -367,6 +367,19 @@ class VideoTextAlignmentDataset(Dataset):
         valid = (col >= 0) & ~self._cover_flat[at]
         return chunks, valid
 
+    def sample_features(self, index: np.ndarray) -> torch.Tensor:
+        """Features of samples ``index`` (in range, non-negative): ``[B, D]``, ``[B, 2w+1, D]`` with context."""
+        rows = self._feature_rows(self.sample_video[index], self.sample_chunk[index])
+        return torch.from_numpy(self._features.take(rows, axis=0))
+
+    def positive_pairs(self, batch_size: int = 1024):
+        """``(features, positive text ids)`` of the samples with a description, in order and in batches;
+        no negatives drawn (what a fit on the pairs alone needs)."""
+        positives = np.flatnonzero(self.sample_positive >= 0)
+        for start in range(0, len(positives), batch_size):
+            index = positives[start:start + batch_size]
+            yield self.sample_features(index), torch.from_numpy(self.sample_positive[index])
+
     def get_batch(self, indices) -> dict[str, torch.Tensor]:
         """Samples ``indices`` as one batch: features ``[B, D]`` (``[B, 2w+1, D]``), positive ``[B]``,
         negatives ``[B, R]``, video ``[B]``, chunk ``[B]`` (all long but features); with
@@ -378,8 +391,7 @@ class VideoTextAlignmentDataset(Dataset):
             raise IndexError(f"sample index out of range for a dataset of {n}")
         index = np.where(index < 0, index + n, index)
         video, chunk = self.sample_video[index], self.sample_chunk[index]
-        rows = self._feature_rows(video, chunk)
-        out = {"features": torch.from_numpy(self._features.take(rows, axis=0)), "positive": torch.from_numpy(self.sample_positive[index]),
+        out = {"features": self.sample_features(index), "positive": torch.from_numpy(self.sample_positive[index]),
                "negatives": torch.from_numpy(self._negatives(index)), "video": torch.from_numpy(video),
                "chunk": torch.from_numpy(chunk)}
         if self.negative_chunks:

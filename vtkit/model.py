@@ -171,6 +171,7 @@ class DualEncoder(nn.Module):
                 setattr(parent, attr, _Adapted(getattr(parent, attr), adapter))
                 self.text_block_adapters.append(adapter)
         self.context = ContextPool(self.window) if self.window else None
+        self.adapters_start_as_identity = cfg.adapter != "clip"   # bottleneck (zero up-projection) or none
         self.video_adapter = make_adapter(cfg, self.feature_dim)
         self.text_adapter = make_adapter(cfg, text_dim)
         self.video_proj = nn.Linear(self.feature_dim, cfg.embed_dim)
@@ -178,7 +179,7 @@ class DualEncoder(nn.Module):
         self.text_proj = nn.Linear(text_dim, cfg.embed_dim, bias=False)
         if cfg.lock_text_head:   # only the video side learns to meet the text side where it starts
             self.text_proj.requires_grad_(False)
-            if cfg.adapter != "clip":   # the CLIP-Adapter starts random, not as the identity: it trains
+            if self.adapters_start_as_identity:   # a CLIP-Adapter starts random, not as the identity: it trains
                 self.text_adapter.requires_grad_(False)
         self.logit_scale = nn.Parameter(torch.tensor(math.log(1 / cfg.temperature)),
                                         requires_grad=cfg.learn_temperature)

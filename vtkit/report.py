@@ -43,6 +43,11 @@ def selection_before_after(result) -> tuple[dict, dict]:
     return tuple({k: value(rows[epoch].get(k)) for k in COMPARED} for epoch in (0, result.best_epoch))
 
 
+def _start_name(training: dict) -> str:
+    """What epoch 0 was (records from before the ridge start name none: they started untrained)."""
+    return training.get("start", "untrained")
+
+
 def training_summary(result) -> dict:
     """The ``training.json`` record of a :class:`vtkit.train.TrainResult`."""
     params = {"trainable": result.trainable_params, "total": result.total_params}
@@ -220,8 +225,7 @@ def publish(run_dir: str | Path, readme: str | Path = "README.md", figure_dir: s
                      + (f" Set by the parameters: {_join(fixed)}." if fixed else ""))
     if training.get("untrained") and training.get("trained"):
         before, after = training["untrained"], training["trained"]
-        start = training.get("start", "untrained")
-        lines.append(f"On the selection split, training from the {start} (epoch 0) takes text-to-video R@1 from "
+        lines.append(f"On the selection split, training from the {_start_name(training)} (epoch 0) takes text-to-video R@1 from "
                      f"{100 * (before.get('heldout_t2v_R1') or 0):.1f} to {100 * (after.get('heldout_t2v_R1') or 0):.1f} "
                      f"and alignment R1@0.3 (steps and substeps) from {100 * (before.get('heldout_R1@0.3') or 0):.1f} "
                      f"to {100 * (after.get('heldout_R1@0.3') or 0):.1f}.")
@@ -505,7 +509,7 @@ def _training_html(training: dict | None, params: dict, metrics: dict) -> list[s
         parts.append("<h3>Training</h3>" + _html_table(["training", "value"], rows, numeric_from=2))
     before, after = training.get("untrained"), training.get("trained")
     if isinstance(before, dict) and isinstance(after, dict) and (before or after):
-        parts.append(_html_table(["selection split (percent)", f"{training.get('start', 'untrained')} (epoch 0)",
+        parts.append(_html_table(["selection split (percent)", f"{_start_name(training)} (epoch 0)",
                                   f"trained (epoch {training.get('best_epoch', '?')})"],
                                  [[_label(n), _percent(before.get(n)), _percent(after.get(n))]
                                   for n in dict.fromkeys([*before, *after])]))

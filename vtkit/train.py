@@ -331,7 +331,7 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
 
 
 @torch.no_grad()
-def start_projections_by_ridge(model, train_ds, batch_size: int = 1024) -> int:
+def start_projections_by_ridge(model, train_ds) -> int:
     """``projection_init="ridge"``: the model's random projections start as a linear probe of the training split.
 
     The text projection takes the training descriptions' principal directions; the video projection is the
@@ -343,14 +343,9 @@ def start_projections_by_ridge(model, train_ds, batch_size: int = 1024) -> int:
         model.start_text_projection(train_ds.texts)
     if "video" not in model.random_projections:
         return 0
-    positives = np.flatnonzero(train_ds.sample_positive >= 0)
     table = model.encode_text(train_ds.texts)
-
-    def pairs():
-        for start in range(0, len(positives), batch_size):
-            batch = train_ds.get_batch(positives[start:start + batch_size])
-            yield batch["features"], table[batch["positive"].to(model.device)]
-    return model.fit_video_projection(pairs())
+    return model.fit_video_projection((features, table[ids.to(model.device)])
+                                      for features, ids in train_ds.positive_pairs())
 
 
 def write_history(path: Path, history: list[dict]) -> None:
@@ -460,7 +455,7 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
             timings["texts"] = len(texts)
         folder = Path(cfg.out_dir) / "checkpoints"
         resuming = cfg.resume and (folder / "last.json").is_file()
-        zero_shot = model.text_pools_itself and not model.random_projections and cfg.adapter != "clip"
+        zero_shot = model.text_pools_itself and not model.random_projections and model.adapters_start_as_identity
         start_name = "zero-shot" if zero_shot else "untrained"
         if cfg.projection_init == "ridge" and not resuming and model.random_projections:
             start_name = "ridge start"
