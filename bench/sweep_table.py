@@ -199,7 +199,7 @@ def main(argv: list[str]) -> int:
         print(f"{name + ' ' + mark:<{width}}" + "".join(f"{v:>{w}}" for v, w in zip(cells, widths)))
     print(f"R1@0.3 in percent; selection = held-out train videos pooled over the folds; gain = over the baseline on "
           f"the same (fold, video) pairs, [{100 * args.level:g} % paired bootstrap interval]; * = the interval lies "
-          f"above 0; mode/bg per fold (h/p/v = hierarchical/parent/video); val = the reported split, mean over "
+          f"above 0; mode/bg per fold (j/h/p/v = joint/hierarchical/parent/video); val = the reported split, mean over "
           f"the folds, chooses nothing")
     for line in filter(None, modes):
         print(line)

@@ -31,7 +31,7 @@ def _copy(result, tmp_path):
 def test_choices_are_recorded_with_the_best_checkpoint(trained):
     cfg, result = trained
     choices = read_choices(result.best_checkpoint)
-    assert choices["substep_mode"] in ("hierarchical", "parent", "video")
+    assert choices["substep_mode"] in ("joint", "hierarchical", "parent", "video")
     assert "held-out" in choices["chosen_by"] and choices["best_epoch"] == result.best_epoch
     assert state_path(result.best_checkpoint.parent) == result.best_checkpoint.parent / "best.json"
 

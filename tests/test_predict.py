@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vtkit.align import AlignSettings
 from vtkit.predict import predict_queries, step_spans
@@ -242,3 +244,106 @@ def test_choices_carry_the_substeps_background_and_older_ones_tie_it_to_the_step
     fixed = apply_choices(cfg.replace(select_background=False, substep_background_value=90.0),
                           {"background_value": 60.0, "substep_background_value": 80.0, "query_norm": cfg.query_norm})
     assert (fixed.background_value, fixed.substep_background_value) == (cfg.background_value, 90.0)
+
+
+def _repeated_video():
+    """Steps 0 and 2 share a description; each has two substeps of its own; step 1 (2 chunks) lies between."""
+    from vtkit.annotations import Query, Video
+
+    video = Video("r", None, None, None, None)
+    spans = [("step", None, "fry bread"), ("substep", 0, "knead"), ("substep", 0, "flip"),
+             ("step", None, "stir"), ("step", None, "fry bread"), ("substep", 4, "oil"), ("substep", 4, "serve")]
+    step_index = -1
+    for i, (level, parent, text) in enumerate(spans):
+        step_index += level == "step"
+        video.queries.append(Query("r", video.annotation_uid, i, level, text, None, None, step_index, parent))
+    return video
+
+
+def _repeated_similarities():
+    """Truth: step 0 = chunks 0-9 (substeps 0-4, 5-9), step 1 = 10-11, step 2 = 12-19 (12-15, 16-19)."""
+    S_steps = np.full((3, 20), -0.5)
+    S_steps[[0, 2], :10] = S_steps[[0, 2], 12:] = 0.5   # the same text: the same row
+    S_steps[1, 10:12] = 0.1
+    S_steps[1, 5:7] = 2.0                                  # the short step looks stronger inside step 0
+    S_sub = np.full((4, 20), -1.0)
+    for i, (s, e) in enumerate([(0, 5), (5, 10), (12, 16), (16, 20)]):
+        S_sub[i, s:e] = 1.0
+    return S_steps, S_sub
+
+
+def test_joint_mode_places_repeated_steps_by_their_substeps():
+    S_steps, S_sub = _repeated_similarities()
+    joint, _ = predict_queries(_repeated_video(), S_steps, S_sub, CONSTANT0, substep_mode="joint")
+    assert [joint[i][0] for i in (0, 3, 4)] == [(0.0, 20.0), (20.0, 24.0), (24.0, 40.0)]
+    assert [joint[i][0] for i in (1, 2, 5, 6)] == [(0.0, 10.0), (10.0, 20.0), (24.0, 32.0), (32.0, 40.0)]
+    alone, _ = predict_queries(_repeated_video(), S_steps, S_sub, CONSTANT0, substep_mode="hierarchical")
+    assert alone[3][0] == (10.0, 14.0)     # aligned alone, the steps follow the misleading short step
+    spans = step_spans(_repeated_video(), (S_steps, S_sub, 3), CONSTANT0, "joint")
+    assert [s[0] for s in spans] == [(3, 12), (13, 14), (15, 22)]   # the explorer shows what is predicted
+
+
+def _joint_reference(video, S_steps, S_sub, st):
+    """The joint sequence built by hand: childless steps and substeps (own + parent score) in the video's order,
+    one DP with the substeps' background; a parent spans its substeps."""
+    from vtkit.align import align_dp, background_vector, query_scores, with_substep_evidence
+
+    steps, subs = video.steps, video.substeps
+    U = query_scores(S_sub, st.query_norm)
+    children = [[i for i, c in enumerate(subs) if c.parent_query_idx == q.query_idx] for q in steps]
+    Z = with_substep_evidence(query_scores(S_steps, st.query_norm), U, children, st.substep_evidence, st.query_norm)
+    units, rows = [], []
+    for k, q in enumerate(steps):
+        if not children[k]:
+            units.append(q.query_idx)
+            rows.append(Z[k])
+        for i in children[k]:
+            units.append(subs[i].query_idx)
+            rows.append(query_scores((U[i] + Z[k])[None], st.query_norm)[0])
+    R = np.stack(rows)
+    b = background_vector(R, st.background, st.for_substeps().background_value)
+    top = dict(zip(units, align_dp(R, b, st.min_len, None, st.skip_penalty).segments))   # None: skipped
+    for k, q in enumerate(steps):
+        spans = [top[subs[i].query_idx] for i in children[k] if top[subs[i].query_idx] is not None]
+        if spans:
+            top[q.query_idx] = (min(s for s, _ in spans), max(e for _, e in spans))
+    return top
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_joint_mode_matches_a_sequence_built_by_hand(seed):
+    rng = np.random.default_rng(seed)
+    video = _video()
+    S_steps, S_sub = _similarities()
+    S_steps, S_sub = S_steps + rng.normal(0, 0.8, S_steps.shape), S_sub + rng.normal(0, 0.8, S_sub.shape)
+    st = AlignSettings(min_len=2, substep_background_value=60.0)
+    out, _ = predict_queries(video, S_steps, S_sub, st, substep_mode="joint", chunk_seconds=2.0)
+    top = _joint_reference(video, S_steps, S_sub, st)
+    assert {i: w[0] for i, w in out.items()} == {i: (2.0 * s, 2.0 * (e + 1)) for i, (s, e) in top.items()}
+
+
+@settings(max_examples=40, deadline=None)
+@given(children=st.lists(st.integers(0, 3), min_size=1, max_size=5), n=st.integers(6, 30), seed=st.integers(0, 99),
+       min_len=st.integers(1, 2))
+def test_joint_mode_matches_the_hand_built_sequence_on_any_hierarchy(children, n, seed, min_len):
+    """Any mix of steps with and without substeps, any length (relaxed where the queries do not fit)."""
+    from vtkit.annotations import Query, Video
+
+    video = Video("h", None, None, None, None)
+    for k, count in enumerate(children):
+        parent = len(video.queries)
+        video.queries.append(Query("h", "h", parent, "step", f"s{k}", None, None, k))
+        video.queries += [Query("h", "h", parent + 1 + j, "substep", f"s{k}.{j}", None, None, k, parent)
+                          for j in range(count)]
+    rng = np.random.default_rng(seed)
+    S_steps, S_sub = rng.normal(size=(len(video.steps), n)), rng.normal(size=(len(video.substeps), n))
+    settings_ = AlignSettings(min_len=min_len)
+    out, _ = predict_queries(video, S_steps, S_sub if video.substeps else None, settings_, substep_mode="joint",
+                             chunk_seconds=1.0)
+    assert sorted(out) == [q.query_idx for q in video.queries] and all(len(w) == 5 for w in out.values())
+    if not video.substeps:
+        return
+    relaxed = settings_.relaxed(len(video.queries) - len({q.parent_query_idx for q in video.substeps}), n)
+    top = _joint_reference(video, S_steps, S_sub, relaxed)
+    placed = {i: (float(s), float(e + 1)) for i, span in top.items() if span is not None for s, e in [span]}
+    assert {i: out[i][0] for i in placed} == placed

@@ -75,8 +75,8 @@ def test_substep_modes_are_pooled_over_the_baseline_folds(tmp_path):
 
 def test_a_point_that_tried_every_mode_gets_paired_mode_gains(tmp_path):
     base = _sweep(tmp_path / "base", None, {None: [(f, _videos(f, [5, 5]), 0.4) for f in (0, 1)]})
-    modes = {f: {"hierarchical": _videos(f, [5, 5]), "parent": _videos(f, [7, 7]), "video": _videos(f, [1, 9])}
-             for f in (0, 1)}
+    modes = {f: {"joint": _videos(f, [5, 5]), "parent": _videos(f, [7, 7]), "video": _videos(f, [1, 9])}
+             for f in (0, 1)}   # joint: the default mode, the reference
     best = _sweep(tmp_path / "best", "substep_mode", {"best": [(f, _videos(f, [7, 7]), 0.4, "parent", 70.0, 3, None,
                                                                  modes[f]) for f in (0, 1)]})
     out = subprocess.run([sys.executable, str(SCRIPT), str(base), str(best)], capture_output=True, text=True,
@@ -85,7 +85,7 @@ def test_a_point_that_tried_every_mode_gets_paired_mode_gains(tmp_path):
     assert len(lines) == 1 and "substep_mode=best" in lines[0] and "baseline's selection folds" not in out
     cells = lines[0].split(": ", 1)[1].split("; ")
     assert cells[0] == "parent 70.00 +20.00 [+20.00, +20.00]"     # better on every (fold, video) pair
-    assert cells[1] == "hierarchical 50.00"                      # the reference has no gain of its own
+    assert cells[1] == "joint 50.00"                             # the reference has no gain of its own
     assert cells[2].startswith("video 50.00 +0.00 [")
     low, high = (float(x) for x in cells[2].split("[")[1].rstrip("]").split(","))
     assert low < 0 < high
@@ -112,16 +112,16 @@ def test_missing_record_is_one_line(tmp_path):
 
 
 def test_a_baseline_that_tried_every_mode_gets_its_own_mode_line(tmp_path):
-    modes = {f: {"hierarchical": _videos(f, [5, 5]), "parent": _videos(f, [4, 4])} for f in (0, 1)}
-    base = _sweep(tmp_path / "base", None, {None: [(f, _videos(f, [5, 5]), 0.4, "hierarchical", 70.0, 3,
-                                                    {"hierarchical/70": 0.5, "parent/70": 0.4}, modes[f])
+    modes = {f: {"joint": _videos(f, [5, 5]), "parent": _videos(f, [4, 4])} for f in (0, 1)}
+    base = _sweep(tmp_path / "base", None, {None: [(f, _videos(f, [5, 5]), 0.4, "joint", 70.0, 3,
+                                                    {"joint/70": 0.5, "parent/70": 0.4}, modes[f])
                                                    for f in (0, 1)]})
     lr = _sweep(tmp_path / "lr", "lr", {0.1: [(f, _videos(f, [5, 6]), 0.4) for f in (0, 1)]})
     out = subprocess.run([sys.executable, str(SCRIPT), str(base), str(lr)], capture_output=True, text=True,
                          check=True).stdout
     lines = [line for line in out.splitlines() if line.startswith("substep modes at")]
-    assert lines == ["substep modes at the baseline (each at its best background; gain over hierarchical): "
-                     "hierarchical 50.00; parent 40.00 -10.00 [-10.00, -10.00]"]
+    assert lines == ["substep modes at the baseline (each at its best background; gain over joint): "
+                     "joint 50.00; parent 40.00 -10.00 [-10.00, -10.00]"]
     assert "baseline's selection folds" not in out      # the pooled-only line is for older records
 
 

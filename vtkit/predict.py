@@ -10,7 +10,11 @@ its own substeps' at each chunk, by ``settings.substep_evidence``: :func:`step_s
 video's steps (one :class:`AlignSettings`, relaxed where the steps would not fit) and its substeps by
 ``substep_mode``:
 
-* ``"hierarchical"`` (default): all substeps of the video in order, as one sequence, over the
+* ``"joint"``: steps and substeps as one ordered sequence, aligned once (:func:`_joint_alignments`): each
+  step without substeps, and each substep with its parent's score added to its own, in the video's order.
+  A step with substeps spans its substeps. Substeps then locate their parent (a step's text may be worded
+  like the steps around it, or repeat one word for word), and the parent keeps its substeps near it;
+* ``"hierarchical"``: all substeps of the video in order, as one sequence, over the
   searched range; a substep's similarity is lowered away from its parent's predicted segment (by
   :data:`PARENT_PENALTY` standard deviations of S, nothing inside the segment, fading in over a margin
   of half the parent's length, at least :data:`PARENT_MARGIN` chunks) and raised by
@@ -44,10 +48,11 @@ from vtkit.checkpoint import build_model, load_model, read_choices
 from vtkit.config import Config
 from vtkit.errors import VtkitError
 from vtkit.features import open_store, require_features
-from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, goal_chunk_range
+from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, goal_chunk_range, iou
 
 PARENT_MARGIN = 3        # chunks: the least room around a parent's segment in hierarchical mode
 PARENT_PENALTY = 1.0     # hierarchical mode: cost away from the parent's segment, in standard deviations of S
+JOINT_PARENT_WEIGHT = 1.0   # joint mode: weight of the parent step's score on each substep's row
 
 Windows = dict[int, list[tuple[float, float]]]
 
@@ -121,18 +126,77 @@ def _plus_substep_evidence(video: Video, Z: np.ndarray, U: np.ndarray | None, se
     return with_substep_evidence(Z, U, children, settings.substep_evidence, settings.query_norm)
 
 
-def _ranked_steps(video: Video, sims_entry, settings: AlignSettings) -> tuple[list[list[tuple[int, int]]], Alignment]:
+def _ranked_steps(video: Video, sims_entry, settings: AlignSettings,
+                  substep_mode: str = DEFAULT_SUBSTEP_MODE) -> tuple[list[list[tuple[int, int]]], Alignment]:
     """``(each step's ranked chunk spans in video chunk indices, the alignment)``; a DFS over budget falls back."""
     S_steps, S_substeps, offset = sims_entry
-    scores = step_scores(video, S_steps, S_substeps, settings)
-    result = align_steps(scores, settings.relaxed(*scores.shape, own_bounds=True), dfs_fallback=True)
-    ranked = [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)] for k in range(len(scores))]
+    try:
+        result = _step_alignment(video, S_steps, S_substeps, settings, substep_mode)
+    except SearchBudgetExceeded:
+        result = _step_alignment(video, S_steps, S_substeps, settings.replace(aligner="dp"), substep_mode)
+        result.aligner = "dp"
+    ranked = [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)] for k in range(len(video.steps))]
     return ranked, result
 
 
-def step_spans(video: Video, sims_entry, settings: AlignSettings) -> list[list[tuple[int, int]]]:
-    """Each step's ranked chunk spans (video chunk indices) under ``settings`` (substeps are not aligned)."""
-    return _ranked_steps(video, sims_entry, settings)[0]
+def step_spans(video: Video, sims_entry, settings: AlignSettings,
+               substep_mode: str = DEFAULT_SUBSTEP_MODE) -> list[list[tuple[int, int]]]:
+    """Each step's ranked chunk spans (video chunk indices) under ``settings``, as ``substep_mode`` aligns steps."""
+    return _ranked_steps(video, sims_entry, settings, resolve_substep_mode(substep_mode))[0]
+
+
+def _step_alignment(video: Video, S_steps, S_substeps, st: AlignSettings, substep_mode: str) -> Alignment:
+    Z = step_scores(video, S_steps, S_substeps, st)
+    if substep_mode == "joint" and video.substeps and S_substeps is not None:
+        U = _substep_scores(video, S_substeps, st, Z.shape[1])
+        return _joint_alignments(video, Z, U, st)[0]
+    return align(Z, st.relaxed(*Z.shape, own_bounds=True))
+
+
+def _joint_alignments(video: Video, Z: np.ndarray, U: np.ndarray, st: AlignSettings) -> tuple[Alignment, Alignment]:
+    """``substep_mode="joint"``: ``(the steps' alignment, the substeps' alignment)`` from one ordered sequence.
+
+    The sequence holds, in the video's order, each step without substeps (its score row ``Z``) and each
+    substep, whose row is its own score plus :data:`JOINT_PARENT_WEIGHT` times its parent's (``U + w Z``,
+    scaled again by ``query_norm``); it is aligned once, with the substeps' background. A step with
+    substeps spans its substeps' segments (first start to last end); its alternatives are those of the
+    steps aligned alone, less the ones that overlap that span by more than ``iou_suppress``.
+    """
+    step_of = {q.query_idx: k for k, q in enumerate(video.steps)}
+    sub_of = {q.query_idx: i for i, q in enumerate(video.substeps)}
+    parents = {q.parent_query_idx for q in video.substeps} & set(step_of)
+    units, rows = [], []   # (level, row in Z or U) in the video's order
+    for q in video.queries:
+        if q.level == "step" and q.query_idx not in parents:
+            units.append(("step", step_of[q.query_idx]))
+            rows.append(Z[step_of[q.query_idx]])
+        elif q.level == "substep":
+            i, k = sub_of[q.query_idx], step_of.get(q.parent_query_idx)
+            units.append(("substep", i))
+            rows.append(U[i] if k is None else query_scores((U[i] + JOINT_PARENT_WEIGHT * Z[k])[None], st.query_norm)[0])
+    sub_st = st.for_substeps()
+    sequence = align(np.stack(rows), sub_st.relaxed(len(rows), Z.shape[1]))
+    alone = align(Z, st.relaxed(*Z.shape, own_bounds=True)) if parents else None
+    steps = Alignment([None] * len(Z), sequence.score, sequence.aligner, [[] for _ in range(len(Z))])
+    subs = Alignment([None] * len(U), sequence.score, sequence.aligner, [[] for _ in range(len(U))])
+    hulls: dict[int, list[int]] = {}
+    for j, (level, r) in enumerate(units):
+        target = steps if level == "step" else subs
+        target.segments[r], target.alternatives[r] = sequence.segments[j], sequence.alternatives[j]
+        parent = video.substeps[r].parent_query_idx if level == "substep" else None
+        if parent in parents and sequence.segments[j] is not None:
+            s, e = sequence.segments[j]
+            hull = hulls.setdefault(step_of[parent], [s, e])
+            hull[:] = min(hull[0], s), max(hull[1], e)
+    for k in (step_of[p] for p in parents):
+        rest = alone.alternatives[k]
+        if k in hulls:
+            span = tuple(hulls[k])
+            rest = [a for a in rest if iou((span[0], span[1] + 1), (a[0][0], a[0][1] + 1)) <= st.iou_suppress]
+            steps.segments[k] = span
+            rest = [(span, sequence.score)] + rest[: st.top_k - 1]
+        steps.alternatives[k] = rest
+    return steps, subs
 
 
 # --------------------------------------------------------------------------- queries in seconds
@@ -187,10 +251,18 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
     n = Z.shape[1]
     S_sub = _substep_scores(video, S_substeps, st, n) if subs else None   # scaled once: evidence and substeps
     out: Windows = {}
-    step_result = align(_plus_substep_evidence(video, Z, S_sub, st), st.relaxed(len(steps), n, own_bounds=True))
+    Zs = _plus_substep_evidence(video, Z, S_sub, st)
+    if substep_mode == "joint" and subs:
+        step_result, sub_result = _joint_alignments(video, Zs, S_sub, st)
+    else:
+        step_result, sub_result = align(Zs, st.relaxed(len(steps), n, own_bounds=True)), None
     for k, q in enumerate(steps):
         out[q.query_idx] = _windows(step_result, k, top_k, chunk_offset, chunk_seconds)
     if not subs:
+        return out
+    if sub_result is not None:
+        for k, q in enumerate(subs):
+            out[q.query_idx] = _windows(sub_result, k, top_k, chunk_offset, chunk_seconds)
         return out
     sub_st = st.for_substeps()
     if substep_mode == "hierarchical":
@@ -387,13 +459,13 @@ def load_evaluation(cfg: Config) -> Evaluation:
 
 def explorer_callback(annotations: Annotations, sims: dict, cfg: Config):
     """The ``compute`` callback of :func:`vtkit.widgets.explore` for a split's similarities."""
-    base = AlignSettings.from_config(cfg)
+    base, mode = AlignSettings.from_config(cfg), resolve_substep_mode(cfg.substep_mode)
 
     def compute(video_uid: str, aligner: str, background: str, background_value: float) -> dict:
         video = annotations.video(video_uid)
         settings = base.replace(aligner=aligner, background=background, background_value=background_value)
         S_steps, _, offset = sims[video_uid]
-        ranked, result = _ranked_steps(video, sims[video_uid], settings)
+        ranked, result = _ranked_steps(video, sims[video_uid], settings, mode)
         return {"S": S_steps, "gt_spans": [q.chunk_span(cfg.chunk_seconds) for q in video.steps],
                 "segments": {aligner: [spans[0] for spans in ranked]}, "topk": ranked,
                 "fallback": {aligner: result.aligner != aligner},

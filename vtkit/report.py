@@ -529,8 +529,8 @@ def _training_html(training: dict | None, params: dict, metrics: dict) -> list[s
                          else "–" for v in values)] for mode in modes]
         if STEPS_ROW in modes:
             text = (f"R1@0.3 on the selection split (DP, percent). Row {STEPS_ROW}: the step queries at each "
-                    f"steps' {word}. Each substep mode's row: the substep queries at each substeps' {word}, with "
-                    "the steps' chosen one. The chosen cells in bold.")
+                    f"steps' {word}. Each substep mode's row: all queries at each substeps' {word}, with "
+                    "the steps' chosen one (the joint mode also places steps by their substeps). The chosen cells in bold.")
         else:   # runs that chose one background for both levels
             text = (f"R1@0.3 on the selection split (DP, steps and substeps, percent) per substep mode and "
                     f"{word}; the chosen pair in bold.")

@@ -85,7 +85,7 @@ class TrainResult:
     chosen_by: str                   # the selection split that chose the epoch and ``choices``
     choices: dict                    # CHOSEN: what the selection split chose
     selection_table: dict            # R1@0.3 tried there: "steps/<background>" (step queries) and
-                                     # "<substep mode>/<substep background>" (substep queries)
+                                     # "<substep mode>/<substep background>" (all queries)
     selection_hits: dict             # video uid -> [R1@0.3 hits, queries] there, with the choices applied
     selection_mode_hits: dict        # substep_mode="best": mode -> {video uid: [hits, queries]} at its best background
     epochs_run: int                  # training epochs done (epoch 0 = evaluation only)
@@ -275,9 +275,10 @@ def selection_split(train_ann, cfg: Config):
 
 def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     """What the selection split chooses after training, by R1@0.3 with the best weights, in two stages:
-    the steps' background percentile over the step queries (steps align the same in every substep mode),
+    the steps' background percentile over the step queries (aligned in the parameters' substep mode),
     then, with it, the substep mode (``substep_mode="best"``) and the substeps' background percentile over
-    the substep queries. Backgrounds are chosen among BACKGROUND_CHOICES when ``select_background``."""
+    all queries (in ``joint`` mode the substeps' background also places the steps that have substeps).
+    Backgrounds are chosen among BACKGROUND_CHOICES when ``select_background``."""
     videos = [v for v in sel_ann.videos if v.video_uid in sel_features and v.queries]
     mode, value = resolve_substep_mode(cfg.substep_mode), cfg.background_value
     base = AlignSettings.from_config(cfg).replace(aligner="dp")
@@ -308,12 +309,12 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
         sub_value = best_value
     sub_values = BACKGROUND_CHOICES if choose and has_subs else (sub_value,)
     hits = {(m, sb): hits_at(m, best_value, sb) for m in modes for sb in sub_values}
-    subs = {k: level_score(h, is_sub) for k, h in hits.items()}
+    overall = {k: float(h.mean()) for k, h in hits.items()}
 
     def rank(k):
-        return subs[k], k[0] == mode, k[1] == sub_value
+        return overall[k], k[0] == mode, k[1] == sub_value
 
-    best_mode, best_sub = max(subs, key=rank)
+    best_mode, best_sub = max(overall, key=rank)
     video_of = np.array([q.video_uid for q in queries])
 
     def per_video(chosen: np.ndarray) -> dict:
@@ -321,7 +322,7 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
 
     table = {f"steps/{b:g}": r for b, r in steps.items()}
     if has_subs:
-        table.update({f"{m}/{sb:g}": r for (m, sb), r in subs.items()})
+        table.update({f"{m}/{sb:g}": r for (m, sb), r in overall.items()})
     out = {"substep_mode": best_mode, "background_value": float(best_value),
            "substep_background_value": float(best_sub), "query_norm": cfg.query_norm, "table": table,
            "hits": per_video(hits[(best_mode, best_sub)])}
