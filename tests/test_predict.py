@@ -251,12 +251,13 @@ def _repeated_video():
     from vtkit.annotations import Query, Video
 
     video = Video("r", None, None, None, None)
-    spans = [("step", None, "fry bread"), ("substep", 0, "knead"), ("substep", 0, "flip"),
-             ("step", None, "stir"), ("step", None, "fry bread"), ("substep", 4, "oil"), ("substep", 4, "serve")]
+    spans = [("step", None, "fry bread", 0, 20), ("substep", 0, "knead", 0, 10), ("substep", 0, "flip", 10, 20),
+             ("step", None, "stir", 20, 24), ("step", None, "fry bread", 24, 40), ("substep", 4, "oil", 24, 32),
+             ("substep", 4, "serve", 32, 40)]
     step_index = -1
-    for i, (level, parent, text) in enumerate(spans):
+    for i, (level, parent, text, start, end) in enumerate(spans):
         step_index += level == "step"
-        video.queries.append(Query("r", video.annotation_uid, i, level, text, None, None, step_index, parent))
+        video.queries.append(Query("r", video.annotation_uid, i, level, text, start, end, step_index, parent))
     return video
 
 
@@ -347,3 +348,101 @@ def test_joint_mode_matches_the_hand_built_sequence_on_any_hierarchy(children, n
     top = _joint_reference(video, S_steps, S_sub, relaxed)
     placed = {i: (float(s), float(e + 1)) for i, span in top.items() if span is not None for s, e in [span]}
     assert {i: out[i][0] for i in placed} == placed
+
+
+@pytest.mark.parametrize("mode, short_step", [("joint", (10, 11)), ("hierarchical", (5, 6))])
+def test_the_explorer_shows_the_steps_as_the_substep_mode_places_them(mode, short_step):
+    from types import SimpleNamespace
+
+    from vtkit.config import Config
+    from vtkit.predict import explorer_callback
+
+    video = _repeated_video()
+    S_steps, S_sub = _repeated_similarities()
+    cfg = Config.from_dict(dict(min_len=1, query_norm="none", substep_evidence=0.0, substep_mode=mode,
+                                background="constant", background_value=0.0, substep_background_value=0.0))
+    compute = explorer_callback(SimpleNamespace(video=lambda uid: video), {"r": (S_steps, S_sub, 0)}, cfg)
+    data = compute("r", "dp", "constant", 0.0)   # the config's own values: what predict_queries gives
+    assert data["segments"]["dp"][1] == short_step
+    assert data["topk"][1][0] == short_step and data["fallback"] == {"dp": False}
+    windows, _ = predict_queries(video, S_steps, S_sub, AlignSettings.from_config(cfg), substep_mode=mode)
+    assert [(2.0 * s, 2.0 * (e + 1)) for s, e in data["segments"]["dp"]] == [windows[q.query_idx][0]
+                                                                          for q in video.steps]
+
+
+def test_the_explorer_moves_the_substeps_background_with_its_slider_in_joint_mode():
+    from types import SimpleNamespace
+
+    from vtkit.config import Config
+    from vtkit.predict import explorer_callback
+
+    video = _repeated_video()
+    S_steps, S_sub = _repeated_similarities()
+    base = dict(min_len=1, query_norm="none", substep_evidence=0.0, background="constant")
+    sims = {"r": (S_steps, S_sub, 0)}
+    shifted = explorer_callback(SimpleNamespace(video=lambda uid: video), sims,
+                                Config.from_dict(dict(base, background_value=0.0, substep_background_value=0.5)))
+    given = explorer_callback(SimpleNamespace(video=lambda uid: video), sims,
+                              Config.from_dict(dict(base, background_value=2.5, substep_background_value=3.0)))
+    assert shifted("r", "dp", "constant", 2.5)["segments"] == given("r", "dp", "constant", 2.5)["segments"]
+    unshifted = explorer_callback(SimpleNamespace(video=lambda uid: video), sims,
+                                  Config.from_dict(dict(base, background_value=2.5, substep_background_value=0.5)))
+    assert unshifted("r", "dp", "constant", 2.5)["segments"] != given("r", "dp", "constant", 2.5)["segments"]
+
+
+def test_a_parent_in_joint_mode_leads_with_its_span_then_distinct_alternatives_that_give_way_to_it():
+    from vtkit.timeline import iou
+
+    S_steps, S_sub = _repeated_similarities()
+    out, _ = predict_queries(_repeated_video(), S_steps, S_sub, CONSTANT0, substep_mode="joint")
+    for parent, span in ((0, (0.0, 20.0)), (4, (24.0, 40.0))):
+        windows = out[parent]
+        assert windows[0] == span
+        assert len(windows) == 5 and len(set(windows)) == 5          # twice the alternatives: none repeated
+        assert all(iou(w, span) <= CONSTANT0.iou_suppress for w in windows[1:])
+
+
+def test_joint_mode_keeps_each_steps_own_bounds():
+    S_steps, S_sub = _repeated_similarities()
+    st = CONSTANT0.replace(min_len=np.array([1, 4, 1]))                # the short step must take 4 chunks
+    out, _ = predict_queries(_repeated_video(), S_steps, S_sub, st, substep_mode="joint")
+    start, end = out[3][0]
+    assert end - start == 8.0
+
+
+def test_joint_mode_with_the_unordered_aligner_places_each_query_by_its_own_scores():
+    S_steps, S_sub = _repeated_similarities()
+    st = CONSTANT0.replace(aligner="unordered")
+    joint, _ = predict_queries(_repeated_video(), S_steps, S_sub, st, substep_mode="joint")
+    video, _ = predict_queries(_repeated_video(), S_steps, S_sub, st, substep_mode="video")
+    assert joint == video and joint[3][0] == (10.0, 14.0)
+
+
+def test_joint_mode_aligns_a_substep_without_a_known_parent_by_its_own_scores():
+    video = _repeated_video()
+    video.queries[6].parent_query_idx = 99     # no such step
+    S_steps, S_sub = _repeated_similarities()
+    out, _ = predict_queries(video, S_steps, S_sub, CONSTANT0, substep_mode="joint")
+    assert out[6][0] == (32.0, 40.0) and out[4][0] == (24.0, 32.0)   # the parent spans its one known substep
+
+
+def test_joint_mode_falls_back_to_the_dp_when_the_dfs_runs_out_of_budget():
+    rng = np.random.default_rng(0)
+    S_steps, S_sub = _similarities()
+    S_steps, S_sub = S_steps + rng.normal(0, 2.0, S_steps.shape), S_sub + rng.normal(0, 2.0, S_sub.shape)
+    st = AlignSettings(aligner="dfs", node_budget=1)
+    out, fell = predict_queries(_video(), S_steps, S_sub, st, substep_mode="joint", dfs_fallback=True)
+    dp, _ = predict_queries(_video(), S_steps, S_sub, st.replace(aligner="dp"), substep_mode="joint")
+    assert fell and out == dp
+    assert step_spans(_video(), (S_steps, S_sub, 0), st, "joint") == \
+        step_spans(_video(), (S_steps, S_sub, 0), st.replace(aligner="dp"), "joint")
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_every_mode_but_joint_places_the_steps_alike(seed):
+    rng = np.random.default_rng(seed)
+    S_steps, S_sub = (x + rng.normal(0, 0.7, x.shape) for x in _similarities())
+    st = AlignSettings(min_len=2)
+    steps = {mode: [predict_queries(_video(), S_steps, S_sub, st, substep_mode=mode)[0][i] for i in (0, 3)]
+             for mode in ("hierarchical", "parent", "video")}
+    assert steps["hierarchical"] == steps["parent"] == steps["video"]

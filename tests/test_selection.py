@@ -70,11 +70,10 @@ def _brute_force(cfg, held):
 
 
 def test_choices_are_the_staged_best_of_a_brute_force(tiny_samples, tmp_path):
-    """The steps' background is the best over the step queries, aligned in the default mode; with it, the
+    """The steps' background is the best over the step queries with the steps aligned alone; with it, the
     substep mode and the substeps' background are the best over all queries; the recorded hits and table
     are those settings'."""
     from test_train import tiny_config
-    from vtkit.predict import resolve_substep_mode
     from vtkit.train import BACKGROUND_CHOICES
 
     cfg = tiny_config(tiny_samples, tmp_path, epochs=1, max_steps_per_epoch=2, early_stop_patience=0,
@@ -85,8 +84,8 @@ def test_choices_are_the_staged_best_of_a_brute_force(tiny_samples, tmp_path):
     is_sub = np.array([q.level == "substep" for q in held.queries()])
     assert is_sub.any() and (~is_sub).any()
     mode, b, sb = (result.choices[k] for k in ("substep_mode", "background_value", "substep_background_value"))
-    first = resolve_substep_mode("best"), cfg.background_value   # stage 1: the default mode, the given substeps' value
-    steps = {v: brute[first[0], v, first[1]][~is_sub].mean() for v in BACKGROUND_CHOICES}
+    # stage 1: the steps aligned alone (as in every mode but joint), the substeps' background as given
+    steps = {v: brute["hierarchical", v, cfg.background_value][~is_sub].mean() for v in BACKGROUND_CHOICES}
     assert steps[b] == max(steps.values())
     assert brute[mode, b, sb].mean() == max(h.mean() for k, h in brute.items() if k[1] == b)
     assert result.selection_table[f"steps/{b:g}"] == pytest.approx(steps[b])
@@ -96,21 +95,6 @@ def test_choices_are_the_staged_best_of_a_brute_force(tiny_samples, tmp_path):
         best = max(h.mean() for k, h in brute.items() if k[0] == m and k[1] == b)
         assert any(sum(h for h, _ in per_video.values()) == brute[m, b, x].sum()
                    for x in {k[2] for k, h in brute.items() if k[:2] == (m, b) and h.mean() == best})
-
-
-def test_steps_align_the_same_in_every_mode_but_joint(tiny_samples, tmp_path):
-    """Only the joint mode places steps by their substeps; the other modes share the steps' alignment."""
-    from test_train import tiny_config
-
-    cfg = tiny_config(tiny_samples, tmp_path, epochs=1, max_steps_per_epoch=2, early_stop_patience=0,
-                      selection_fraction=0.34)
-    train(cfg, progress=False)
-    held = load_annotations(cfg.train_annotations).subset(_split(cfg)[1])
-    brute = _brute_force(cfg, held)
-    is_sub = np.array([q.level == "substep" for q in held.queries()])
-    for (m, b, sb), h in brute.items():
-        if m != "joint":
-            assert (h[~is_sub] == brute["hierarchical", b, 50.0][~is_sub]).all()
 
 
 @pytest.mark.parametrize("mode", ["hierarchical", "best"])

@@ -36,6 +36,8 @@ def without_seconds(history):
 
 
 def test_loss_decreases_and_every_epoch_is_scored_on_the_selection_split(run):
+    """On one tiny held-out video the start (a ridge probe) may already be as good as any epoch, so held-out
+    gains are judged by bench/bench_quality.py; here the loss falls and every epoch is scored."""
     cfg, result = run
     h = result.history
     assert [r["epoch"] for r in h] == [0, 1, 2, 3] and result.epochs_run == 3 and not result.stopped_early

@@ -935,8 +935,15 @@ def align(S, settings: AlignSettings | None = None, duration_score=None) -> Alig
         alts = topk_segments(S, b, top_k, min_len, max_len, skip_penalty, st.iou_suppress, duration_score)
     for k, seg in enumerate(result.segments):
         if seg is not None and (not alts[k] or alts[k][0][0] != seg):
-            own = (seg, alts[k][0][1] if aligner == "unordered" else result.score)
-            rest = [a for a in alts[k] if iou((seg[0], seg[1] + 1), (a[0][0], a[0][1] + 1)) <= st.iou_suppress]
-            alts[k] = [own] + rest[: top_k - 1]
+            alts[k] = lead_with((seg, alts[k][0][1] if aligner == "unordered" else result.score), alts[k], top_k,
+                                st.iou_suppress)
     result.alternatives = alts
     return result
+
+
+def lead_with(own: tuple[Span, float], alternatives: Sequence[tuple[Span, float]], top_k: int,
+              iou_suppress: float) -> list[tuple[Span, float]]:
+    """``own`` first, then the ``alternatives`` that overlap it by at most ``iou_suppress``, ``top_k`` in all."""
+    seg = own[0]
+    rest = [a for a in alternatives if iou((seg[0], seg[1] + 1), (a[0][0], a[0][1] + 1)) <= iou_suppress]
+    return [own] + rest[: top_k - 1]

@@ -42,13 +42,14 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from vtkit.align import (DEFAULT_SUBSTEP_MODE, REPORT_ALIGNERS, SUBSTEP_MODES, AlignSettings, Alignment,
-                         SearchBudgetExceeded, align, background_vector, query_scores, with_substep_evidence)
+                         SearchBudgetExceeded, align, background_vector, lead_with, query_scores,
+                         with_substep_evidence)
 from vtkit.annotations import Annotations, Video, check_goal_within, load_annotations
 from vtkit.checkpoint import build_model, load_model, read_choices
 from vtkit.config import Config
 from vtkit.errors import VtkitError
 from vtkit.features import open_store, require_features
-from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, goal_chunk_range, iou
+from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds, goal_chunk_range
 
 PARENT_MARGIN = 3        # chunks: the least room around a parent's segment in hierarchical mode
 PARENT_PENALTY = 1.0     # hierarchical mode: cost away from the parent's segment, in standard deviations of S
@@ -107,10 +108,14 @@ def fell_back(result: Alignment, settings: AlignSettings) -> bool:
 def step_scores(video: Video, S_steps, S_substeps, settings: AlignSettings) -> np.ndarray:
     """What the step aligner maximises: the steps' :func:`query_scores`, plus ``settings.substep_evidence``
     times, at each chunk, the best score among each step's own substeps (when they are known)."""
+    return _scores(video, S_steps, S_substeps, settings)[0]
+
+
+def _scores(video: Video, S_steps, S_substeps, settings: AlignSettings) -> tuple[np.ndarray, np.ndarray | None]:
+    """``(step scores with their substeps' evidence, substep scores or None)``, each scaled once."""
     Z = query_scores(_check_S(S_steps, len(video.steps), "step", video.video_uid), settings.query_norm)
-    wanted = settings.substep_evidence and S_substeps is not None and video.substeps
-    return _plus_substep_evidence(video, Z, _substep_scores(video, S_substeps, settings, Z.shape[1]) if wanted
-                                  else None, settings)
+    U = _substep_scores(video, S_substeps, settings, Z.shape[1]) if video.substeps and S_substeps is not None else None
+    return _plus_substep_evidence(video, Z, U, settings), U
 
 
 def _substep_scores(video: Video, S_substeps, settings: AlignSettings, n: int) -> np.ndarray:
@@ -126,31 +131,15 @@ def _plus_substep_evidence(video: Video, Z: np.ndarray, U: np.ndarray | None, se
     return with_substep_evidence(Z, U, children, settings.substep_evidence, settings.query_norm)
 
 
-def _ranked_steps(video: Video, sims_entry, settings: AlignSettings,
-                  substep_mode: str = DEFAULT_SUBSTEP_MODE) -> tuple[list[list[tuple[int, int]]], Alignment]:
-    """``(each step's ranked chunk spans in video chunk indices, the alignment)``; a DFS over budget falls back."""
-    S_steps, S_substeps, offset = sims_entry
-    try:
-        result = _step_alignment(video, S_steps, S_substeps, settings, substep_mode)
-    except SearchBudgetExceeded:
-        result = _step_alignment(video, S_steps, S_substeps, settings.replace(aligner="dp"), substep_mode)
-        result.aligner = "dp"
-    ranked = [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)] for k in range(len(video.steps))]
-    return ranked, result
+def _step_alignment(video: Video, Z: np.ndarray, U: np.ndarray | None, st: AlignSettings,
+                    substep_mode: str) -> tuple[Alignment, Alignment | None]:
+    """``(the steps' alignment, the substeps' one in joint mode, else None)`` from the scores of :func:`_scores`.
 
-
-def step_spans(video: Video, sims_entry, settings: AlignSettings,
-               substep_mode: str = DEFAULT_SUBSTEP_MODE) -> list[list[tuple[int, int]]]:
-    """Each step's ranked chunk spans (video chunk indices) under ``settings``, as ``substep_mode`` aligns steps."""
-    return _ranked_steps(video, sims_entry, settings, resolve_substep_mode(substep_mode))[0]
-
-
-def _step_alignment(video: Video, S_steps, S_substeps, st: AlignSettings, substep_mode: str) -> Alignment:
-    Z = step_scores(video, S_steps, S_substeps, st)
-    if substep_mode == "joint" and video.substeps and S_substeps is not None:
-        U = _substep_scores(video, S_substeps, st, Z.shape[1])
-        return _joint_alignments(video, Z, U, st)[0]
-    return align(Z, st.relaxed(*Z.shape, own_bounds=True))
+    Every mode but ``joint`` aligns the steps alone; so does ``joint`` with the ``unordered`` aligner, which
+    places each query by its own scores."""
+    if substep_mode == "joint" and U is not None and st.aligner != "unordered":
+        return _joint_alignments(video, Z, U, st)
+    return align(Z, st.relaxed(*Z.shape, own_bounds=True)), None
 
 
 def _joint_alignments(video: Video, Z: np.ndarray, U: np.ndarray, st: AlignSettings) -> tuple[Alignment, Alignment]:
@@ -158,9 +147,13 @@ def _joint_alignments(video: Video, Z: np.ndarray, U: np.ndarray, st: AlignSetti
 
     The sequence holds, in the video's order, each step without substeps (its score row ``Z``) and each
     substep, whose row is its own score plus :data:`JOINT_PARENT_WEIGHT` times its parent's (``U + w Z``,
-    scaled again by ``query_norm``); it is aligned once, with the substeps' background. A step with
-    substeps spans its substeps' segments (first start to last end); its alternatives are those of the
-    steps aligned alone, less the ones that overlap that span by more than ``iou_suppress``.
+    scaled again by ``query_norm``); it is aligned once, with the substeps' background, so that background
+    places every step of the video. Steps keep their own ``min_len``/``max_len``, substeps take the loosest.
+    A step with substeps spans its substeps' segments (first start to last end), which its own bounds do
+    not limit; its next alternatives are those of the steps aligned alone that overlap that span by at most
+    ``iou_suppress`` (their scores are that alignment's: scores rank within one step's list only). Where
+    the sequence does not fit the chunks, it is relaxed as a whole (:meth:`AlignSettings.relaxed`), and
+    the DFS's ``max_total``/``max_gap``/``max_skips`` count its substeps too.
     """
     step_of = {q.query_idx: k for k, q in enumerate(video.steps)}
     sub_of = {q.query_idx: i for i, q in enumerate(video.substeps)}
@@ -174,9 +167,14 @@ def _joint_alignments(video: Video, Z: np.ndarray, U: np.ndarray, st: AlignSetti
             i, k = sub_of[q.query_idx], step_of.get(q.parent_query_idx)
             units.append(("substep", i))
             rows.append(U[i] if k is None else query_scores((U[i] + JOINT_PARENT_WEIGHT * Z[k])[None], st.query_norm)[0])
-    sub_st = st.for_substeps()
-    sequence = align(np.stack(rows), sub_st.relaxed(len(rows), Z.shape[1]))
-    alone = align(Z, st.relaxed(*Z.shape, own_bounds=True)) if parents else None
+    bounds = {}
+    for name, loosest in (("min_len", np.min), ("max_len", np.max)):
+        value = getattr(st, name)
+        if value is not None and np.ndim(value) and np.size(value) == len(Z):   # else length_bounds says what is wrong
+            own = np.asarray(value)
+            bounds[name] = np.array([own[r] if level == "step" else loosest(own) for level, r in units])
+    n = Z.shape[1]
+    sequence = align(np.stack(rows), st.for_substeps().replace(**bounds).relaxed(len(rows), n, own_bounds=True))
     steps = Alignment([None] * len(Z), sequence.score, sequence.aligner, [[] for _ in range(len(Z))])
     subs = Alignment([None] * len(U), sequence.score, sequence.aligner, [[] for _ in range(len(U))])
     hulls: dict[int, list[int]] = {}
@@ -188,15 +186,36 @@ def _joint_alignments(video: Video, Z: np.ndarray, U: np.ndarray, st: AlignSetti
             s, e = sequence.segments[j]
             hull = hulls.setdefault(step_of[parent], [s, e])
             hull[:] = min(hull[0], s), max(hull[1], e)
-    for k in (step_of[p] for p in parents):
-        rest = alone.alternatives[k]
-        if k in hulls:
-            span = tuple(hulls[k])
-            rest = [a for a in rest if iou((span[0], span[1] + 1), (a[0][0], a[0][1] + 1)) <= st.iou_suppress]
-            steps.segments[k] = span
-            rest = [(span, sequence.score)] + rest[: st.top_k - 1]
-        steps.alternatives[k] = rest
+    if parents:   # twice the alternatives: some give way to the span
+        alone = align(Z, st.replace(top_k=2 * st.top_k).relaxed(*Z.shape, own_bounds=True))
+        for k in (step_of[p] for p in parents):
+            if k in hulls:
+                steps.segments[k] = tuple(hulls[k])
+                steps.alternatives[k] = lead_with((steps.segments[k], sequence.score), alone.alternatives[k],
+                                                  st.top_k, st.iou_suppress)
+            else:
+                steps.alternatives[k] = alone.alternatives[k][: st.top_k]
     return steps, subs
+
+
+def _ranked_steps(video: Video, sims_entry, settings: AlignSettings,
+                  substep_mode: str = DEFAULT_SUBSTEP_MODE) -> tuple[list[list[tuple[int, int]]], Alignment]:
+    """``(each step's ranked chunk spans in video chunk indices, the alignment)``, placed as ``substep_mode``
+    places steps; a DFS over budget falls back to the DP (then ``result.aligner == "dp"``)."""
+    S_steps, S_substeps, offset = sims_entry
+    Z, U = _scores(video, S_steps, S_substeps, settings)
+    try:
+        result = _step_alignment(video, Z, U, settings, substep_mode)[0]
+    except SearchBudgetExceeded:
+        result = _step_alignment(video, Z, U, settings.replace(aligner="dp"), substep_mode)[0]
+    ranked = [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)] for k in range(len(video.steps))]
+    return ranked, result
+
+
+def step_spans(video: Video, sims_entry, settings: AlignSettings,
+               substep_mode: str = DEFAULT_SUBSTEP_MODE) -> list[list[tuple[int, int]]]:
+    """Each step's ranked chunk spans (video chunk indices) under ``settings``, as ``substep_mode`` places steps."""
+    return _ranked_steps(video, sims_entry, settings, resolve_substep_mode(substep_mode))[0]
 
 
 # --------------------------------------------------------------------------- queries in seconds
@@ -225,7 +244,7 @@ def predict_queries(video, S_steps, S_substeps=None, settings: AlignSettings | N
 
     ``S_steps`` [steps, N] and ``S_substeps`` [substeps, N] follow ``video.steps`` and
     ``video.substeps``; column ``i`` is chunk ``i + chunk_offset`` of the video. ``substep_mode``
-    is ``"video"`` or ``"parent"`` (see the module docstring). Settings are relaxed where the
+    is one of :data:`vtkit.align.SUBSTEP_MODES` (see the module docstring). Settings are relaxed where the
     queries would not fit (e.g. more steps than chunks), so every query gets windows. With
     ``dfs_fallback``, a DFS over its budget anywhere in the video makes the DP align the whole
     video instead, and ``fell_back`` is True.
@@ -247,15 +266,12 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
     steps, subs, top_k = video.steps, video.substeps, st.top_k
     if subs and S_substeps is None:
         raise VtkitError(f"{len(subs)} substeps but no substep similarities", field=video.video_uid)
-    Z = query_scores(_check_S(S_steps, len(steps), "step", video.video_uid), st.query_norm)
-    n = Z.shape[1]
-    S_sub = _substep_scores(video, S_substeps, st, n) if subs else None   # scaled once: evidence and substeps
+    Zs, S_sub = _scores(video, S_steps, S_substeps, st)   # scaled once: evidence and substeps
+    n = Zs.shape[1]
     out: Windows = {}
-    Zs = _plus_substep_evidence(video, Z, S_sub, st)
-    if substep_mode == "joint" and subs:
-        step_result, sub_result = _joint_alignments(video, Zs, S_sub, st)
-    else:
-        step_result, sub_result = align(Zs, st.relaxed(len(steps), n, own_bounds=True)), None
+    step_result, sub_result = _step_alignment(video, Zs, S_sub, st, substep_mode)
+    if substep_mode == "joint":   # the unordered aligner: each substep by its own scores
+        substep_mode = "video"
     for k, q in enumerate(steps):
         out[q.query_idx] = _windows(step_result, k, top_k, chunk_offset, chunk_seconds)
     if not subs:
@@ -464,6 +480,14 @@ def explorer_callback(annotations: Annotations, sims: dict, cfg: Config):
     def compute(video_uid: str, aligner: str, background: str, background_value: float) -> dict:
         video = annotations.video(video_uid)
         settings = base.replace(aligner=aligner, background=background, background_value=background_value)
+        if mode == "joint" and base.substep_background_value is not None:
+            # the substeps' background places the steps there: it moves with the slider, by as much
+            shifted = base.substep_background_value + background_value - base.background_value
+            if background != base.background:
+                shifted = background_value
+            elif background == "percentile":
+                shifted = min(max(shifted, 0.0), 100.0)
+            settings = settings.replace(substep_background_value=shifted)
         S_steps, _, offset = sims[video_uid]
         ranked, result = _ranked_steps(video, sims[video_uid], settings, mode)
         return {"S": S_steps, "gt_spans": [q.chunk_span(cfg.chunk_seconds) for q in video.steps],

@@ -530,7 +530,7 @@ def _training_html(training: dict | None, params: dict, metrics: dict) -> list[s
         if STEPS_ROW in modes:
             text = (f"R1@0.3 on the selection split (DP, percent). Row {STEPS_ROW}: the step queries at each "
                     f"steps' {word}. Each substep mode's row: all queries at each substeps' {word}, with "
-                    "the steps' chosen one (the joint mode also places steps by their substeps). The chosen cells in bold.")
+                    "the steps' chosen one (in the joint mode it also places the steps). The chosen cells in bold.")
         else:   # runs that chose one background for both levels
             text = (f"R1@0.3 on the selection split (DP, steps and substeps, percent) per substep mode and "
                     f"{word}; the chosen pair in bold.")

@@ -275,10 +275,11 @@ def selection_split(train_ann, cfg: Config):
 
 def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     """What the selection split chooses after training, by R1@0.3 with the best weights, in two stages:
-    the steps' background percentile over the step queries (aligned in the parameters' substep mode),
-    then, with it, the substep mode (``substep_mode="best"``) and the substeps' background percentile over
-    all queries (in ``joint`` mode the substeps' background also places the steps that have substeps).
-    Backgrounds are chosen among BACKGROUND_CHOICES when ``select_background``."""
+    the steps' background percentile over the step queries, the steps aligned alone (as every mode but
+    ``joint`` aligns them, and ``joint`` too in videos without substeps), then, with it, the substep mode
+    (``substep_mode="best"``) and the substeps' background percentile over all queries (in ``joint`` mode
+    the substeps' background places every step of a video with substeps). Backgrounds are chosen among
+    BACKGROUND_CHOICES when ``select_background``."""
     videos = [v for v in sel_ann.videos if v.video_uid in sel_features and v.queries]
     mode, value = resolve_substep_mode(cfg.substep_mode), cfg.background_value
     base = AlignSettings.from_config(cfg).replace(aligner="dp")
@@ -302,7 +303,8 @@ def choose_alignment(model, cfg: Config, sel_ann, sel_features: dict) -> dict:
     def level_score(h: np.ndarray, level: np.ndarray) -> float:
         return float(h[level].mean()) if level.any() else float(h.mean())
 
-    first = {b: hits_at(mode, b, sub_value) for b in values}   # the steps' rows do not depend on the rest
+    alone = "hierarchical" if mode == "joint" else mode   # a mode that aligns the steps alone
+    first = {b: hits_at(alone, b, sub_value) for b in values}   # the step queries' hits do not depend on the rest
     steps = {b: level_score(h, ~is_sub) for b, h in first.items()}
     best_value = max(steps, key=lambda b: (steps[b], b == value))   # ties keep the parameters' own values
     if cfg.substep_background_value is None:
