@@ -9,7 +9,7 @@ def test_defaults_are_valid_and_round_trip():
     cfg = Config()
     cfg.validate()
     assert Config.from_dict(cfg.to_dict()) == cfg
-    assert cfg.replace(lr=0.5).lr == 0.5 and cfg.lr == 1e-3
+    assert cfg.replace(lr=0.5).lr == 0.5 and cfg.lr == 3e-4
 
 
 def test_text_values_are_coerced_to_the_field_types():
