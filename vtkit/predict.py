@@ -6,7 +6,7 @@ segment when annotated, :func:`vtkit.timeline.goal_chunk_range`), then each alig
 
 Query windows: :func:`predict_queries` turns similarities into aligner scores
 (:func:`vtkit.align.query_scores` by ``settings.query_norm``; a step's scores also count the best of
-its own substeps' at each chunk, by ``settings.substep_evidence``: :func:`step_scores`), then aligns a
+its own substeps' at each chunk, by ``settings.substep_evidence``: :func:`video_scores`), then aligns a
 video's steps (one :class:`AlignSettings`, relaxed where the steps would not fit) and its substeps by
 ``substep_mode``:
 
@@ -92,12 +92,18 @@ def positive_negative(sims: dict, videos: Sequence[Video], chunk_seconds: float)
 def align_steps(S, settings: AlignSettings, dfs_fallback: bool = False) -> Alignment:
     """``align(S, settings)``; with ``dfs_fallback`` a DFS over its budget yields the DP answer
     (then ``result.aligner == "dp"`` while ``settings.aligner == "dfs"``)."""
+    return _dp_if_over_budget(lambda st: align(S, st), settings, dfs_fallback)[0]
+
+
+def _dp_if_over_budget(run, settings: AlignSettings, fallback: bool = True):
+    """``(run(settings), False)``, or ``(run(settings with the DP), True)`` when a DFS went over its budget
+    (re-raised without ``fallback``)."""
     try:
-        return align(S, settings)
+        return run(settings), False
     except SearchBudgetExceeded:
-        if not dfs_fallback:
+        if not fallback:
             raise
-        return align(S, settings.replace(aligner="dp"))
+    return run(settings.replace(aligner="dp")), True
 
 
 def fell_back(result: Alignment, settings: AlignSettings) -> bool:
@@ -105,14 +111,10 @@ def fell_back(result: Alignment, settings: AlignSettings) -> bool:
     return result.aligner != settings.aligner
 
 
-def step_scores(video: Video, S_steps, S_substeps, settings: AlignSettings) -> np.ndarray:
-    """What the step aligner maximises: the steps' :func:`query_scores`, plus ``settings.substep_evidence``
-    times, at each chunk, the best score among each step's own substeps (when they are known)."""
-    return _scores(video, S_steps, S_substeps, settings)[0]
-
-
-def _scores(video: Video, S_steps, S_substeps, settings: AlignSettings) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(step scores with their substeps' evidence, substep scores or None)``, each scaled once."""
+def video_scores(video: Video, S_steps, S_substeps, settings: AlignSettings) -> tuple[np.ndarray, np.ndarray | None]:
+    """What the aligners maximise, each scaled once: ``(step scores, substep scores or None)``. Step scores are the
+    steps' :func:`query_scores` plus ``settings.substep_evidence`` times, at each chunk, the best score among each
+    step's own substeps (when they are known)."""
     Z = query_scores(_check_S(S_steps, len(video.steps), "step", video.video_uid), settings.query_norm)
     U = _substep_scores(video, S_substeps, settings, Z.shape[1]) if video.substeps and S_substeps is not None else None
     return _plus_substep_evidence(video, Z, U, settings), U
@@ -135,11 +137,16 @@ def _step_alignment(video: Video, Z: np.ndarray, U: np.ndarray | None, st: Align
                     substep_mode: str) -> tuple[Alignment, Alignment | None]:
     """``(the steps' alignment, the substeps' one in joint mode, else None)`` from the scores of :func:`_scores`.
 
-    Every mode but ``joint`` aligns the steps alone; so does ``joint`` with the ``unordered`` aligner, which
-    places each query by its own scores."""
-    if substep_mode == "joint" and U is not None and st.aligner != "unordered":
+    Every mode but ``joint`` aligns the steps alone (see :func:`_own_mode`)."""
+    if _own_mode(substep_mode, st) == "joint" and U is not None:
         return _joint_alignments(video, Z, U, st)
     return align(Z, st.relaxed(*Z.shape, own_bounds=True)), None
+
+
+def _own_mode(substep_mode: str, st: AlignSettings) -> str:
+    """The mode ``st.aligner`` runs: the ``unordered`` aligner places each query by its own scores, so ``joint``
+    there is ``video``."""
+    return "video" if substep_mode == "joint" and st.aligner == "unordered" else substep_mode
 
 
 def _joint_alignments(video: Video, Z: np.ndarray, U: np.ndarray, st: AlignSettings) -> tuple[Alignment, Alignment]:
@@ -158,15 +165,15 @@ def _joint_alignments(video: Video, Z: np.ndarray, U: np.ndarray, st: AlignSetti
     step_of = {q.query_idx: k for k, q in enumerate(video.steps)}
     sub_of = {q.query_idx: i for i, q in enumerate(video.substeps)}
     parents = {q.parent_query_idx for q in video.substeps} & set(step_of)
-    units, rows = [], []   # (level, row in Z or U) in the video's order
-    for q in video.queries:
-        if q.level == "step" and q.query_idx not in parents:
-            units.append(("step", step_of[q.query_idx]))
-            rows.append(Z[step_of[q.query_idx]])
-        elif q.level == "substep":
-            i, k = sub_of[q.query_idx], step_of.get(q.parent_query_idx)
-            units.append(("substep", i))
-            rows.append(U[i] if k is None else query_scores((U[i] + JOINT_PARENT_WEIGHT * Z[k])[None], st.query_norm)[0])
+    parent_rows = [step_of.get(q.parent_query_idx) for q in video.substeps]
+    with_parent = np.array([k is not None for k in parent_rows])
+    joined = U.copy()   # each substep's row plus its parent's, scaled again; one without a known parent keeps its own
+    if with_parent.any():
+        parent_of = [k for k in parent_rows if k is not None]
+        joined[with_parent] = query_scores(U[with_parent] + JOINT_PARENT_WEIGHT * Z[parent_of], st.query_norm)
+    units = [("step", step_of[q.query_idx]) if q.level == "step" else ("substep", sub_of[q.query_idx])
+             for q in video.queries if q.level == "substep" or q.query_idx not in parents]   # in the video's order
+    rows = [Z[r] if level == "step" else joined[r] for level, r in units]
     bounds = {}
     for name, loosest in (("min_len", np.min), ("max_len", np.max)):
         value = getattr(st, name)
@@ -203,11 +210,8 @@ def _ranked_steps(video: Video, sims_entry, settings: AlignSettings,
     """``(each step's ranked chunk spans in video chunk indices, the alignment)``, placed as ``substep_mode``
     places steps; a DFS over budget falls back to the DP (then ``result.aligner == "dp"``)."""
     S_steps, S_substeps, offset = sims_entry
-    Z, U = _scores(video, S_steps, S_substeps, settings)
-    try:
-        result = _step_alignment(video, Z, U, settings, substep_mode)[0]
-    except SearchBudgetExceeded:
-        result = _step_alignment(video, Z, U, settings.replace(aligner="dp"), substep_mode)[0]
+    Z, U = video_scores(video, S_steps, S_substeps, settings)
+    result = _dp_if_over_budget(lambda st: _step_alignment(video, Z, U, st, substep_mode)[0], settings)[0]
     ranked = [[(s + offset, e + offset) for s, e in result.spans(k, settings.top_k)] for k in range(len(video.steps))]
     return ranked, result
 
@@ -249,14 +253,8 @@ def predict_queries(video, S_steps, S_substeps=None, settings: AlignSettings | N
     ``dfs_fallback``, a DFS over its budget anywhere in the video makes the DP align the whole
     video instead, and ``fell_back`` is True.
     """
-    st = settings or AlignSettings()
-    try:
-        return _video_windows(video, S_steps, S_substeps, st, substep_mode, chunk_seconds, chunk_offset), False
-    except SearchBudgetExceeded:
-        if not dfs_fallback:
-            raise
-    return _video_windows(video, S_steps, S_substeps, st.replace(aligner="dp"), substep_mode, chunk_seconds,
-                          chunk_offset), True
+    return _dp_if_over_budget(lambda st: _video_windows(video, S_steps, S_substeps, st, substep_mode, chunk_seconds,
+                                                        chunk_offset), settings or AlignSettings(), dfs_fallback)
 
 
 def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: str, chunk_seconds: float,
@@ -266,12 +264,11 @@ def _video_windows(video, S_steps, S_substeps, st: AlignSettings, substep_mode: 
     steps, subs, top_k = video.steps, video.substeps, st.top_k
     if subs and S_substeps is None:
         raise VtkitError(f"{len(subs)} substeps but no substep similarities", field=video.video_uid)
-    Zs, S_sub = _scores(video, S_steps, S_substeps, st)   # scaled once: evidence and substeps
+    Zs, S_sub = video_scores(video, S_steps, S_substeps, st)   # scaled once: evidence and substeps
     n = Zs.shape[1]
     out: Windows = {}
+    substep_mode = _own_mode(substep_mode, st)
     step_result, sub_result = _step_alignment(video, Zs, S_sub, st, substep_mode)
-    if substep_mode == "joint":   # the unordered aligner: each substep by its own scores
-        substep_mode = "video"
     for k, q in enumerate(steps):
         out[q.query_idx] = _windows(step_result, k, top_k, chunk_offset, chunk_seconds)
     if not subs:
