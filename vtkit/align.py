@@ -20,6 +20,8 @@ Aligners
                 contiguous, non-empty, ordered steps this is ``dp`` with ``b = -drop_cost``.
   ``unordered`` baseline: each step takes its best window alone (order and overlap ignored).
 
+Identical adjacent rows (one text said several times in a row) tie wherever the boundaries between
+their touching segments fall; the ordered aligners divide such runs evenly (:func:`split_ties`).
 :func:`topk_segments` ranks alternative segments per step by max-marginals (the best full
 alignment forced through that segment); :func:`align` is the entry point, configured by one
 :class:`AlignSettings`. This module turns a matrix into an alignment and nothing more: query
@@ -929,6 +931,8 @@ def align(S, settings: AlignSettings | None = None, duration_score=None) -> Alig
         result = align_dropdtw(S, -b, min_len, max_len, skip_penalty)
     else:
         result = align_unordered(S, b, min_len, max_len)
+    if aligner != "unordered" and duration_score is None:
+        result.segments = split_ties(S, result.segments, min_len, max_len)
     if aligner == "unordered":
         alts = _own_ranking(S, b, top_k, min_len, max_len, st.iou_suppress)
     else:
@@ -939,6 +943,40 @@ def align(S, settings: AlignSettings | None = None, duration_score=None) -> Alig
                                 st.iou_suppress)
     result.alternatives = alts
     return result
+
+
+def split_ties(S, segments: Sequence[Span | None], min_len=1, max_len=None) -> list[Span | None]:
+    """``segments`` with each run of identical adjacent rows of ``S`` whose segments touch (equal bounds too)
+    re-divided evenly over the run's span.
+
+    Identical rows score the same wherever the boundaries between their touching segments fall, so every
+    such split is an optimum; an aligner's own pick among them is an artefact of its search order (often
+    one long segment and the rest at ``min_len``). The even split is the one that assumes nothing, and
+    it keeps the total score, the lengths' bounds and every other segment.
+    """
+    S = np.asarray(S, dtype=np.float64)
+    out = list(segments)
+    if len(out) < 2:
+        return out
+    lo, hi = length_bounds(min_len, max_len, len(out), S.shape[1])
+    scale = 1e-9 * max(1.0, float(np.abs(S).max(initial=0.0)))
+
+    def joins(k: int) -> bool:   # do k and k + 1 belong to one run?
+        a, b = out[k], out[k + 1]
+        return (a is not None and b is not None and b[0] == a[1] + 1 and lo[k] == lo[k + 1]
+                and hi[k] == hi[k + 1] and bool(np.all(np.abs(S[k] - S[k + 1]) <= scale)))
+
+    k = 0
+    while k < len(out) - 1:
+        end = k
+        while end < len(out) - 1 and joins(end):
+            end += 1
+        if end > k:
+            first, count, total = out[k][0], end - k + 1, out[end][1] + 1 - out[k][0]
+            cuts = [first + (j * total) // count for j in range(count + 1)]
+            out[k: end + 1] = [(cuts[j], cuts[j + 1] - 1) for j in range(count)]
+        k = end + 1
+    return out
 
 
 def lead_with(own: tuple[Span, float], alternatives: Sequence[tuple[Span, float]], top_k: int,
