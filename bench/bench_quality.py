@@ -165,7 +165,14 @@ def levels(result: dict) -> dict:
     return {name: {m: (by.get(key, {}) if key else result).get(m) for m in SHOWN} for name, key in LEVELS}
 
 
-def references(data: sim.SimData, cfg, text: sim.MiniLMEncoder, work: Path, seed: int, log=print) -> dict:
+def durations(result: dict) -> dict:
+    """``{level: {bucket: [R1@0.3, queries]}}`` from a :func:`vtkit.metrics.score` result's ``by_duration``."""
+    return {level: {b: [r["R1@0.3"], r["queries"]] for b, r in buckets.items()}
+            for level, buckets in (result.get("by_duration") or {}).items()}
+
+
+def references(data: sim.SimData, cfg, text: sim.MiniLMEncoder, work: Path, seed: int, log=print) -> tuple[dict, dict]:
+    """``(rows, by_duration)`` of chance, the oracle and the probe (see :func:`levels`, :func:`durations`)."""
     from vtkit.annotations import load_annotations
     from vtkit.features import load_video_features
 
@@ -197,7 +204,7 @@ def references(data: sim.SimData, cfg, text: sim.MiniLMEncoder, work: Path, seed
         preds = aligner.predictions(test.videos, similarity_sets(test.videos, vectors, text, cs))
         out[name] = scored(preds, test, work / f"{name}.json")
         log(f"{name}: aligned {len(preds)} queries in {time.perf_counter() - t0:.1f} s")
-    return {name: levels(r) for name, r in out.items()}
+    return {name: levels(r) for name, r in out.items()}, {name: durations(r) for name, r in out.items() if name != "chance"}
 
 
 # --------------------------------------------------------------------------- the kit end to end
@@ -207,6 +214,28 @@ def kit_levels(metrics: dict) -> dict:
     dp = metrics.get("by_level", {}).get("dp", {})
     overall = metrics.get("aligners", {}).get("dp", {})
     return {name: {m: (dp.get(key, {}) if key else overall).get(m) for m in SHOWN} for name, key in LEVELS}
+
+
+def mean_durations(runs: list[dict]) -> dict:
+    """The kit runs' :func:`durations` averaged (every run scores the same queries, so the counts agree)."""
+    return {level: {b: [statistics.fmean(r[level][b][0] for r in runs), runs[0][level][b][1]] for b in buckets}
+            for level, buckets in runs[0].items()} if runs else {}
+
+
+def print_durations(by_duration: dict[str, dict]) -> None:
+    """R1@0.3 per level and annotated-duration bucket for each method, with the bucket's query count."""
+    from vtkit.metrics import duration_buckets
+
+    if not by_duration:
+        return
+    buckets = [b for b in duration_buckets()
+               if any(b in per for levels_ in by_duration.values() for per in levels_.values())]
+    print("\nR1@0.3 by annotated duration (percent; queries in brackets)")
+    print(f"{'':<26}" + "".join(f"{b:>15}" for b in buckets))
+    for name, levels_ in by_duration.items():
+        for level, per in levels_.items():
+            cells = [f"{100 * per[b][0]:.1f} ({per[b][1]})" if b in per else "-" for b in buckets]
+            print(f"{name + ' / ' + level:<26}" + "".join(f"{c:>15}" for c in cells))
 
 
 def mean_levels(runs: list[dict]) -> dict:
@@ -243,6 +272,7 @@ def show_saved(result: dict) -> None:
     print(f"{result['source']}: {result['videos']} videos, {result['chunks']} chunks, layout {result['layout']}; "
           f"{ran}")
     print_table(result["rows"], result.get("spread") or None)
+    print_durations(result.get("by_duration") or {})
     timing = result.get("timing") or {}
     print(f"time: {timing.get('total_seconds')} s in all, kit runs {timing.get('kit_seconds')} s")
 
@@ -274,9 +304,9 @@ def main(argv=None) -> int:
     text = sim.MiniLMEncoder(work / "minilm.npz")
     run_dir = work / "quality"
     run_dir.mkdir(parents=True, exist_ok=True)
-    rows = references(data, cfg, text, run_dir, args.seed)
+    rows, by_duration = references(data, cfg, text, run_dir, args.seed)
     timing = {"references_seconds": round(time.perf_counter() - t_start, 1), "kit_seconds": []}
-    kit_runs, kit_info = [], {}
+    kit_runs, kit_durations, kit_info = [], [], {}
     if not args.no_kit:
         for i in range(args.repeat):
             params = bench_scale.kit_params(args.repo, data, layout, args.param, work / "quality-caches")
@@ -289,6 +319,7 @@ def main(argv=None) -> int:
                 return 1
             metrics = read_json(out / "metrics.json", "metrics")
             kit_runs.append(kit_levels(metrics))
+            kit_durations.append(durations({"by_duration": (metrics.get("by_duration") or {}).get("dp")}))
             timing["kit_seconds"].append(run.seconds)
             record = read_json(out / "run.json", "run record")
             kit_info = {"vtkit_file": run.vtkit_file, "notebooks_dir": record.get("notebooks_dir"),
@@ -297,6 +328,8 @@ def main(argv=None) -> int:
     spread = {}
     if kit_runs:
         rows["kit (dp)"] = mean_levels(kit_runs)
+        if all(kit_durations):
+            by_duration["kit (dp)"] = mean_durations(kit_durations)
         if len(kit_runs) > 1:
             spread["kit (dp)"] = {lvl: {m: statistics.stdev(r[lvl][m] for r in kit_runs) for m in SHOWN}
                                   for lvl, _ in LEVELS}
@@ -307,12 +340,14 @@ def main(argv=None) -> int:
     print(f"\n{source}: {data.videos} videos ({len(read_json(data.train)['videos'])} train / "
           f"{len(read_json(data.test)['videos'])} test), {data.chunks_total} chunks, layout {layout}")
     print_table(rows, spread)
+    print_durations(by_duration)
     print(f"time: {timing['total_seconds']} s in all, kit runs {timing['kit_seconds']} s; load average "
           f"{load_before} -> {bench_scale.load_average()}")
     if args.save:
         write_json(args.save, {"bench": "quality", "format": 1, "source": source, "layout": layout,
                                "videos": data.videos, "chunks": data.chunks_total, "params": args.param,
                                "repeat": args.repeat, "rows": rows, "spread": spread, "kit_runs": kit_runs,
+                               "by_duration": by_duration,
                                "kit": kit_info, "timing": timing,
                                "load": {"before": load_before, "after": bench_scale.load_average()}})
         print(f"saved {args.save}")

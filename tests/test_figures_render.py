@@ -91,6 +91,11 @@ FIGURES = {
     "plot_metric_bars": lambda: plots.plot_metric_bars(_table()),
     "plot_level_breakdown": lambda: plots.plot_level_breakdown(
         {a: {"step": t, "substep": {k: v / 2 for k, v in t.items()}} for a, t in _table().items()}),
+    "plot_duration_breakdown": lambda: plots.plot_duration_breakdown(
+        {"step": {"<2 s": {"R1@0.3": 0.5, "queries": 12}, "2-4 s": {"R1@0.3": 0.7, "queries": 40},
+                  ">=32 s": {"R1@0.3": 0.9, "queries": 300}},
+         "substep": {"<2 s": {"R1@0.3": 0.3, "queries": 90}, "2-4 s": {"R1@0.3": 0.6, "queries": 120},
+                     ">=32 s": {"R1@0.3": 0.7, "queries": 80}}}),
     "plot_step_row": lambda: plots.plot_step_row(_S(1)[0], GT[2], {"dp": DP[2], "dfs": DFS[2]},
                                                  [DP[2], (0, 3), (80, 90)],
                                                  title=f"{plots.short_uid(UID)} · step 3/8: {LABELS[2]}",

@@ -8,7 +8,7 @@ import pytest
 
 from vtkit.annotations import Query
 from vtkit.cli import main
-from vtkit.metrics import iou, query_hits, recall_curve, score
+from vtkit.metrics import duration_bucket, duration_buckets, format_table, iou, query_hits, recall_curve, score
 from vtkit.submission import write_submission
 
 
@@ -73,6 +73,23 @@ def test_breakdowns_by_level_and_relevance():
     assert r["by_relevance"]["unlabelled"]["R1@0.3"] == 1.0
     assert set(score(preds, queries, breakdown=False)) == {"R1@0.3", "R1@0.5", "R5@0.3", "R5@0.5", "mIoU",
                                                           "queries"}
+
+
+def test_breakdown_by_duration_per_level():
+    queries = [q(0, 0.0, 1.5), q(1, 10.0, 12.0), q(2, 20.0, 23.9), q(3, 30.0, 31.0, "substep"),
+               q(4, 40.0, 80.0, "substep"), q(5, 90.0, 100.0, "substep")]
+    hit = {0, 2, 4}
+    preds = {x.key: [(x.start, x.end)] if x.query_idx in hit else [(200.0, 210.0)] for x in queries}
+    r = score(preds, queries)["by_duration"]
+    assert list(r) == ["step", "substep"]
+    assert list(r["step"]) == ["<2 s", "2-4 s"]                       # 2.0 s opens the second bucket
+    assert (r["step"]["<2 s"]["queries"], r["step"]["2-4 s"]["queries"]) == (1, 2)
+    assert (r["step"]["<2 s"]["R1@0.3"], r["step"]["2-4 s"]["R1@0.3"]) == (1.0, 0.5)
+    assert list(r["substep"]) == ["<2 s", "8-16 s", ">=32 s"]          # in duration order, empty buckets left out
+    assert [r["substep"][b]["R1@0.3"] for b in r["substep"]] == [0.0, 0.0, 1.0]
+    assert duration_buckets() == ["<2 s", "2-4 s", "4-8 s", "8-16 s", "16-32 s", ">=32 s"]
+    assert [duration_bucket(x) for x in (0.0, 4.0, 31.99, 32.0)] == ["<2 s", "4-8 s", "16-32 s", ">=32 s"]
+    assert "substep >=32 s" in format_table(score(preds, queries))
 
 
 def test_recall_curve_matches_score():

@@ -38,7 +38,7 @@ FIGURES = {
     "01": ["01_timelines", "01_durations", "01_coverage", "01_descriptions"],
     "02": ["02_training_curves", "02_untrained_vs_trained"],
     "03": ["03_heatmap_0", "03_similarity_distributions", "03_trained_vs_untrained", "overview", "03_explorer"],
-    "04": ["04_recall_curves", "04_level_breakdown", "04_metric_bars"],
+    "04": ["04_recall_curves", "04_level_breakdown", "04_duration_breakdown", "04_metric_bars"],
 }
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

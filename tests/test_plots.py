@@ -223,6 +223,19 @@ def test_metric_bars_and_level_breakdown_heights_in_percent():
         plots.plot_metric_bars({})
 
 
+def test_duration_breakdown_bars_per_level_with_counts():
+    by_duration = {"step": {"2-4 s": {"R1@0.3": 0.5, "queries": 4}, ">=32 s": {"R1@0.3": 0.9, "queries": 10}},
+                   "substep": {"<2 s": {"R1@0.3": 0.25, "queries": 8}, "2-4 s": {"R1@0.3": 0.4, "queries": 5}}}
+    fig = plots.plot_duration_breakdown(by_duration)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["<2 s\n0 | 8", "2-4 s\n4 | 5", ">=32 s\n10 | 0"]
+    assert [p.get_height() for p in ax.patches] == pytest.approx([np.nan, 50.0, 90.0, 25.0, 40.0, np.nan], nan_ok=True)
+    assert ax.get_xlabel() == "annotated duration (queries: step | substep)"
+    assert legend_texts(fig) == ["step", "substep"]
+    with pytest.raises(VtkitError):
+        plots.plot_duration_breakdown({})
+
+
 def test_untrained_vs_trained_bars_readable_at_zero():
     fig = plots.plot_metric_bars({"untrained": {"heldout_t2v_R1": 0.04, "heldout_R1@0.3": 0.0},
                                   "trained": {"heldout_t2v_R1": 0.52, "heldout_R1@0.3": 0.77}})

@@ -67,3 +67,21 @@ def test_a_saved_result_of_the_references_alone_says_so(tmp_path):
                          capture_output=True, text=True, check=True).stdout.splitlines()
     assert out[0] == ("real annotations: 5 videos, 100 chunks, layout packed; references only (--no-kit): "
                       "-p substep_background_value=80")
+
+
+def test_bench_quality_show_prints_the_duration_table(tmp_path):
+    saved = json.loads(Path(_result(tmp_path / "r.json", _levels(0.5, 0.25, 0.35))).read_text())
+    saved.update(source="sim", layout="packed")
+    for row in saved["rows"].values():
+        for level in row.values():
+            level.update({"R1@0.5": level["R1@0.3"], "mIoU": level["R1@0.3"]})
+    saved["by_duration"] = {"oracle": {"step": {"<2 s": [0.5, 4], ">=32 s": [0.9, 10]}, "substep": {"<2 s": [0.25, 8]}},
+                            "kit (dp)": {"step": {">=32 s": [0.8, 10]}}}
+    (tmp_path / "r.json").write_text(json.dumps(saved))
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_quality.py"), "--show", str(tmp_path / "r.json")],
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+    table = out[out.index("R1@0.3 by annotated duration (percent; queries in brackets)") + 1:]
+    assert table[0].split() == ["<2", "s", ">=32", "s"]
+    assert table[1].split() == ["oracle", "/", "step", "50.0", "(4)", "90.0", "(10)"]
+    assert table[2].split() == ["oracle", "/", "substep", "25.0", "(8)", "-"]
+    assert table[3].split() == ["kit", "(dp)", "/", "step", "-", "80.0", "(10)"]

@@ -18,7 +18,7 @@ DPI = 20  # tiny PNGs: 7 in at 20 dpi is 140 px, shown 700 CSS px wide like 1400
 FIGURES = ["04_metric_bars", "overview", "01_descriptions", "03_heatmap_10", "01_timelines", "02_training_curves",
            "03_heatmap_2", "01_coverage", "03_explorer", "01_extra", "zz_custom", "03_similarity_distributions",
            "04_recall_curves", "01_durations", "02_untrained_vs_trained", "03_trained_vs_untrained",
-           "04_level_breakdown"]
+           "04_level_breakdown", "04_duration_breakdown"]
 HALF = {"01_coverage", "03_similarity_distributions"}
 TRAINING = {
     "metric": "heldout_R1@0.3", "best_metric": 0.3181818181818182, "best_epoch": 8, "epochs": 8,
@@ -115,7 +115,7 @@ def test_sections_in_notebook_order_with_the_overview_first(page):
     expected += [heatmap.format(n=3), heatmap.format(n=11)]
     expected += [FIGURE_CAPTIONS[n] for n in ("03_similarity_distributions", "03_trained_vs_untrained",
                                               "03_explorer", "04_recall_curves", "04_level_breakdown",
-                                              "04_metric_bars")] + ["zz_custom.png"]
+                                              "04_duration_breakdown", "04_metric_bars")] + ["zz_custom.png"]
     assert captions == expected
     assert '<span class="file">overview.png</span></figcaption>' in page  # named by its file, for a paper
     assert re.findall(r"Figure (\d+)\.", page) == [str(i) for i in range(1, len(FIGURES) + 1)]

@@ -19,6 +19,7 @@ from vtkit.timeline import iou
 THRESHOLDS = (0.3, 0.5)
 KS = (1, 5)
 METRIC_NAMES = ("R1@0.3", "R1@0.5", "R5@0.3", "R5@0.5", "mIoU")  # the headline metrics, in report order
+DURATION_EDGES = (2.0, 4.0, 8.0, 16.0, 32.0)   # seconds: the buckets of ``by_duration`` (one chunk is 2 s)
 Key = tuple[str, str, int]
 
 
@@ -52,6 +53,18 @@ def _summarise(table: np.ndarray, thresholds, ks) -> dict:
     return out
 
 
+def duration_buckets(edges: Sequence[float] = DURATION_EDGES) -> list[str]:
+    """The labels of the duration buckets ``[0, e1), [e1, e2), ..., [e_last, inf)``: ``"<2 s"``, ``"2-4 s"``, ... ``">=32 s"``."""
+    edges = [float(e) for e in edges]
+    return ([f"<{edges[0]:g} s"] + [f"{a:g}-{b:g} s" for a, b in zip(edges, edges[1:])] + [f">={edges[-1]:g} s"]
+            if edges else ["all"])
+
+
+def duration_bucket(seconds: float, edges: Sequence[float] = DURATION_EDGES) -> str:
+    """The label of the bucket a ``seconds`` long query falls in (buckets include their lower edge)."""
+    return duration_buckets(edges)[int(np.searchsorted(np.asarray(edges, dtype=np.float64), seconds, side="right"))]
+
+
 def query_hits(predictions: Mapping[Key, Sequence], queries: Sequence, k: int = 1, threshold: float = 0.3) -> np.ndarray:
     """Bool per query: a hit at (``k``, ``threshold``), as :func:`score` counts it."""
     return (_iou_table(predictions, list(queries), k) > threshold).any(axis=1)
@@ -63,7 +76,9 @@ def score(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds: It
 
     ``predictions`` maps ``Query.key`` (clip_uid, annotation_uid, query_idx) to ranked windows
     in seconds. With ``breakdown``, ``"by_level"`` (step / substep) and ``"by_relevance"``
-    (essential / optional / irrelevant / unsure / unlabelled) hold the same metrics per group.
+    (essential / optional / irrelevant / unsure / unlabelled) hold the same metrics per group, and
+    ``"by_duration"`` per level and annotated duration (``{level: {bucket: metrics}}``, buckets of
+    :data:`DURATION_EDGES` in order, empty ones left out), so levels compare at equal durations.
     """
     thresholds, ks = tuple(thresholds), tuple(ks)
     queries = list(queries)
@@ -75,6 +90,13 @@ def score(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds: It
             for i, q in enumerate(queries):
                 groups[getattr(q, attr) or "unlabelled"].append(i)
             out[name] = {g: _summarise(table[idx], thresholds, ks) for g, idx in sorted(groups.items())}
+        order = {label: i for i, label in enumerate(duration_buckets())}
+        by_duration: dict = defaultdict(lambda: defaultdict(list))
+        for i, q in enumerate(queries):
+            by_duration[q.level][duration_bucket(q.duration)].append(i)
+        out["by_duration"] = {level: {b: _summarise(table[idx], thresholds, ks)
+                                      for b, idx in sorted(buckets.items(), key=lambda item: order[item[0]])}
+                              for level, buckets in sorted(by_duration.items())}
     return out
 
 
@@ -98,17 +120,20 @@ def recall_curve(predictions: Mapping[Key, Sequence], queries: Sequence, thresho
 def format_table(result: dict, missing: int = 0) -> str:
     """A readable table of :func:`score` output, with its breakdowns."""
     names = [n for n in result if n.startswith("R")] + ["mIoU"]
-    header = f"{'group':<14}{'queries':>8}" + "".join(f"{n:>9}" for n in names)
+    header = f"{'group':<16}{'queries':>8}" + "".join(f"{n:>9}" for n in names)
     rows = [header, "-" * len(header)]
 
     def row(label, r):
-        return f"{label:<14}{r['queries']:>8}" + "".join(f"{100 * r[n]:>9.2f}" for n in names)
+        return f"{label:<16}{r['queries']:>8}" + "".join(f"{100 * r[n]:>9.2f}" for n in names)
 
     rows.append(row("all", result))
     for key in ("by_level", "by_relevance"):
         if key in result:
             rows.append("")
             rows += [row(g, r) for g, r in result[key].items()]
+    if "by_duration" in result:
+        rows.append("")
+        rows += [row(f"{level} {b}", r) for level, buckets in result["by_duration"].items() for b, r in buckets.items()]
     rows.append("")
     rows.append("recall and mIoU in %; a hit needs IoU strictly above the threshold")
     if missing:

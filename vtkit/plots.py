@@ -42,7 +42,7 @@ from matplotlib.ticker import MaxNLocator
 
 from vtkit.errors import VtkitError
 from vtkit.io import atomic_path
-from vtkit.metrics import separation  # noqa: F401  (drawn in titles; also plots.separation)
+from vtkit.metrics import duration_buckets, separation  # noqa: F401  (separation: drawn in titles; also plots.separation)
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, chunks_to_seconds
 
 Span = tuple[int, int]
@@ -925,6 +925,30 @@ def plot_level_breakdown(by_level: Mapping[str, Mapping[str, Mapping[str, float]
     if title:
         fig.suptitle(title)
     _figure_legend(fig, bars)
+    return fig
+
+
+@styled
+def plot_duration_breakdown(by_duration: Mapping[str, Mapping[str, Mapping[str, float]]], metric: str = "R1@0.3",
+                            title: str | None = None, ax: Axes | None = None) -> Figure:
+    """``metric`` per annotated-duration bucket (x), one bar per level, each bucket's query counts under it.
+
+    ``by_duration[level][bucket][metric]`` (fractions, drawn in percent), as :func:`vtkit.metrics.score`
+    gives it for one aligner; buckets are drawn in the order of :func:`vtkit.metrics.duration_buckets`.
+    """
+    if not by_duration or not any(by_duration.values()):
+        raise VtkitError("no metrics to plot", field="by_duration")
+    levels = list(by_duration)
+    buckets = [b for b in duration_buckets() if any(b in by_duration[lvl] for lvl in levels)]
+    buckets += [b for lvl in levels for b in by_duration[lvl] if b not in buckets]
+    fig, ax, own = _figure_and_ax(ax, figsize=(FULL_WIDTH, 2.8))
+    series = {lvl: [100 * float(by_duration[lvl].get(b, {}).get(metric, math.nan)) for b in buckets] for lvl in levels}
+    counts = [" | ".join(str(by_duration[lvl].get(b, {}).get("queries", 0)) for lvl in levels) for b in buckets]
+    bars = _grouped_bars(ax, [f"{b}\n{n}" for b, n in zip(buckets, counts)], series, label_values=True)
+    ax.set_xlabel(f"annotated duration (queries: {' | '.join(levels)})")
+    ax.set_ylabel(f"{metric_label(metric)} (%)")
+    ax.set_title(title or f"{metric_label(metric)} by annotated duration")
+    _legend(ax, bars, own)
     return fig
 
 

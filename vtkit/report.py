@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from vtkit.config import PATH_FIELDS, Config
 from vtkit.errors import VtkitError
 from vtkit.io import atomic_path, read_json, write_json, write_text
-from vtkit.metrics import METRIC_NAMES
+from vtkit.metrics import METRIC_NAMES, duration_buckets
 
 TRAINING_FILE = "training.json"
 METRICS_FILE = "metrics.json"
@@ -79,10 +79,13 @@ def read_training_summary(out_dir: str | Path) -> dict | None:
 def metrics_record(scores: Mapping[str, dict], queries: int, reference: dict | None = None,
                    training: dict | None = None, **extra) -> dict:
     """The ``metrics.json`` of a run: ``{"aligners": {name: headline metrics}, "queries": n, "by_level": ...,
-    "untrained_dp": ..., "training": ..., **extra}`` from :func:`vtkit.metrics.score` results (fractions)."""
+    "by_duration": ..., "untrained_dp": ..., "training": ..., **extra}`` from :func:`vtkit.metrics.score` results (fractions)."""
     out = {"aligners": {a: {m: s[m] for m in METRIC_NAMES} for a, s in scores.items()}, "queries": queries, **extra,
            "by_level": {a: {level: {m: g[m] for m in (*METRIC_NAMES, "queries")} for level, g in s["by_level"].items()}
-                        for a, s in scores.items() if "by_level" in s}}
+                        for a, s in scores.items() if "by_level" in s},
+           "by_duration": {a: {level: {b: {m: g[m] for m in (*METRIC_NAMES, "queries")} for b, g in buckets.items()}
+                               for level, buckets in s["by_duration"].items()}
+                           for a, s in scores.items() if "by_duration" in s}}
     if reference is not None:
         out["untrained_dp"] = {m: reference[m] for m in METRIC_NAMES}
     if training is not None:  # results only: timings stay in training.json, so reruns give identical files
@@ -279,6 +282,7 @@ FIGURE_CAPTIONS = {
                    "truth, the alignment and its top-k windows.",
     "04_recall_curves": "Val: R@1 and R@5 against the IoU threshold, per aligner.",
     "04_level_breakdown": "Val metrics per aligner, steps and substeps apart.",
+    "04_duration_breakdown": "Val R@1 at IoU 0.3 of the configured aligner by annotated duration, steps and substeps apart.",
     "04_metric_bars": "Val metrics per aligner, with the untrained model's DP as reference.",
 }
 _CAPTION_PATTERNS = [(key, re.compile(re.escape(key).replace("<i>", r"(\d+)"))) for key in FIGURE_CAPTIONS]
@@ -415,7 +419,27 @@ def _metrics_html(metrics: dict, params: dict) -> list[str]:
                       for aligner, levels in by_level.items() for level, s in levels.items() if isinstance(s, dict)]
         parts.append("<details open><summary>By level (percent)</summary>"
                      + _html_table(["aligner / level", *columns, "queries"], level_rows) + "</details>")
+    duration = _duration_html(metrics.get("by_duration"))
+    if duration:
+        parts.append(duration)
     return parts
+
+
+def _duration_html(by_duration: Any, metric: str = "R1@0.3") -> str:
+    """R1@0.3 per aligner and level in each annotated-duration bucket, with the bucket's query count."""
+    if not isinstance(by_duration, dict) or not all(isinstance(v, dict) for v in by_duration.values()):
+        return ""
+    buckets = [b for b in duration_buckets() if any(b in per for levels in by_duration.values()
+                                                     for per in levels.values() if isinstance(per, dict))]
+    rows = []
+    for aligner, levels in by_duration.items():
+        for level, per in levels.items():
+            if isinstance(per, dict):
+                rows.append([f"{aligner} / {level}", *(
+                    f"{_percent(per[b].get(metric))} ({_count(per[b].get('queries'))})" if isinstance(per.get(b), dict)
+                    else "" for b in buckets)])
+    return (f"<details><summary>{metric} by annotated duration (percent; queries in brackets)</summary>"
+            + _html_table(["aligner / level", *buckets], rows) + "</details>") if rows else ""
 
 
 STEPS_ROW = "steps"   # the selection table's row of the steps' background (vtkit.train.choose_alignment)
@@ -540,7 +564,7 @@ def _training_html(training: dict | None, params: dict, metrics: dict) -> list[s
     return parts
 
 
-_RUN_KEYS = ("aligners", "by_level", "untrained_dp", "training", "queries", "videos", "dfs_over_budget_videos",
+_RUN_KEYS = ("aligners", "by_level", "by_duration", "untrained_dp", "training", "queries", "videos", "dfs_over_budget_videos",
              "dfs_fallback_videos")
 
 
