@@ -56,8 +56,7 @@ def _summarise(table: np.ndarray, thresholds, ks) -> dict:
 def duration_buckets(edges: Sequence[float] = DURATION_EDGES) -> list[str]:
     """The labels of the duration buckets ``[0, e1), [e1, e2), ..., [e_last, inf)``: ``"<2 s"``, ``"2-4 s"``, ... ``">=32 s"``."""
     edges = [float(e) for e in edges]
-    return ([f"<{edges[0]:g} s"] + [f"{a:g}-{b:g} s" for a, b in zip(edges, edges[1:])] + [f">={edges[-1]:g} s"]
-            if edges else ["all"])
+    return [f"<{edges[0]:g} s"] + [f"{a:g}-{b:g} s" for a, b in zip(edges, edges[1:])] + [f">={edges[-1]:g} s"]
 
 
 def duration_bucket(seconds: float, edges: Sequence[float] = DURATION_EDGES) -> str:
@@ -90,13 +89,12 @@ def score(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds: It
             for i, q in enumerate(queries):
                 groups[getattr(q, attr) or "unlabelled"].append(i)
             out[name] = {g: _summarise(table[idx], thresholds, ks) for g, idx in sorted(groups.items())}
-        order = {label: i for i, label in enumerate(duration_buckets())}
-        by_duration: dict = defaultdict(lambda: defaultdict(list))
-        for i, q in enumerate(queries):
-            by_duration[q.level][duration_bucket(q.duration)].append(i)
-        out["by_duration"] = {level: {b: _summarise(table[idx], thresholds, ks)
-                                      for b, idx in sorted(buckets.items(), key=lambda item: order[item[0]])}
-                              for level, buckets in sorted(by_duration.items())}
+        labels = duration_buckets()
+        bucket = np.searchsorted(DURATION_EDGES, [q.duration for q in queries], side="right")
+        level = np.array([q.level for q in queries])
+        out["by_duration"] = {lvl: {labels[j]: _summarise(table[(level == lvl) & (bucket == j)], thresholds, ks)
+                                    for j in np.unique(bucket[level == lvl])}
+                              for lvl in sorted(set(level))}
     return out
 
 

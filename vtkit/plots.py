@@ -940,7 +940,6 @@ def plot_duration_breakdown(by_duration: Mapping[str, Mapping[str, Mapping[str, 
         raise VtkitError("no metrics to plot", field="by_duration")
     levels = list(by_duration)
     buckets = [b for b in duration_buckets() if any(b in by_duration[lvl] for lvl in levels)]
-    buckets += [b for lvl in levels for b in by_duration[lvl] if b not in buckets]
     fig, ax, own = _figure_and_ax(ax, figsize=(FULL_WIDTH, 2.8))
     series = {lvl: [100 * float(by_duration[lvl].get(b, {}).get(metric, math.nan)) for b in buckets] for lvl in levels}
     counts = [" | ".join(str(by_duration[lvl].get(b, {}).get("queries", 0)) for lvl in levels) for b in buckets]
