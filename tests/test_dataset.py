@@ -359,3 +359,52 @@ def test_negative_chunks_stay_inside_the_goal_segment():
     spans = {ds.texts.index("knead"): {3, 4}, ds.texts.index("roll"): {5, 6}}
     for i, pos in enumerate(ds.sample_positive.tolist()):
         assert [c not in spans[pos] for c in chunks[i]] == batch["negative_chunk_valid"][i].tolist()
+
+
+def _runs_of(cover_column: list[bool]) -> list[tuple[int, int]]:
+    runs, start = [], None
+    for c, on in enumerate(cover_column + [False]):
+        if on and start is None:
+            start = c
+        elif not on and start is not None:
+            runs.append((start, c - 1))
+            start = None
+    return runs
+
+
+@pytest.mark.parametrize("window", [1, 2, 5])
+def test_windowed_negative_chunks_border_the_texts_run(window):
+    # goal 2-40 s of 25 chunks: chunks 1..19; "knead" covers 2..3 and 9..12 (a repeated text), "roll" 6..14
+    # overlaps it, "rest" 16..19 runs to the goal's end (no room after)
+    video = Video("g", 2.0, 40.0, None, None, [step("g", 0, "knead", 4, 8), step("g", 1, "roll", 12, 30),
+                                               step("g", 2, "knead", 18, 26), step("g", 3, "rest", 32, 40)])
+    feats = {"g": np.arange(100, dtype=np.float32).reshape(25, 4)}
+    M = 7
+    ds = VideoTextAlignmentDataset([video], feats, negative_ratio=1, negative_chunks=M,
+                                   negative_chunk_window=window, seed=3)
+    near = (M + 1) // 2
+    for epoch in range(3):
+        ds.set_epoch(epoch)
+        batch = ds.get_batch(np.arange(len(ds)))
+        chunks = (batch["negative_chunk_features"][..., 0].numpy() / 4).astype(int)
+        valid = batch["negative_chunk_valid"].numpy()
+        for i, (c, pos) in enumerate(zip(ds.sample_chunk.tolist(), ds.sample_positive.tolist())):
+            column = [pos in covering(ds, 0, k) for k in range(25)]
+            first, last = next(r for r in _runs_of(column) if r[0] <= c <= r[1])
+            allowed = ({k for k in range(first - window, first) if k >= 1}
+                       | {k for k in range(last + 1, last + window + 1) if k <= 19})
+            assert set(chunks[i, :near].tolist()) <= allowed
+            assert ((chunks[i, near:] >= 1) & (chunks[i, near:] <= 19)).all()
+            assert [not column[k] for k in chunks[i]] == valid[i].tolist()
+    # the repeated text's run 9..12 lies inside roll's 6..14: a knead sample at chunk 10 never draws 2..3
+    knead = ds.texts.index("knead")
+    rows = np.flatnonzero((ds.sample_positive == knead) & (ds.sample_chunk == 10))
+    drawn = (ds.get_batch(rows)["negative_chunk_features"][..., 0].numpy() / 4).astype(int)[:, :near]
+    assert not np.isin(drawn, [2, 3]).any()
+    # a text whose run fills the goal segment has no neighbours: it draws over the goal
+    whole = Video("w", 0.0, 8.0, None, None, [step("w", 0, "stir", 0, 8)])
+    ds = VideoTextAlignmentDataset([whole], {"w": np.arange(16, dtype=np.float32).reshape(4, 4)},
+                                   negative_ratio=0, negative_chunks=4, negative_chunk_window=2)
+    assert not ds.get_batch(np.arange(len(ds)))["negative_chunk_valid"].any()
+    with pytest.raises(VtkitError, match="negative_chunk_window"):
+        make(negative_chunks=2, negative_chunk_window=-1)

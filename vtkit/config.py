@@ -103,6 +103,7 @@ class Config:
     negative_ratio: int = 8           # chosen on three selection folds in the documented sweep (README)
     negative_source: str = "mixed"
     negative_chunks: int = 8          # same-video chunks as a text's negatives (infonce); chosen on selection folds (README)
+    negative_chunk_window: int = 0    # >0: half of those drawn within this many chunks of the text's run (its neighbours)
     background_ratio: float = 0.0
     loss: str = "infonce"
     batch_size: int = 256
@@ -206,7 +207,7 @@ class Config:
                 raise VtkitError(f"must be > 0, got {getattr(self, name)!r}", path=source, field=name)
         non_negative = ["negative_ratio", "background_ratio", "weight_decay", "warmup_fraction", "grad_clip",
                         "context_window", "early_stop_patience", "seed", "substep_prior", "selection_fold",
-                        "negative_chunks", "substep_evidence"]
+                        "negative_chunks", "negative_chunk_window", "substep_evidence"]
         for name in non_negative:
             if getattr(self, name) < 0:
                 raise VtkitError(f"must be >= 0, got {getattr(self, name)!r}", path=source, field=name)

@@ -17,6 +17,10 @@ Rules
   drawn uniformly over the goal segment, as negatives of its *text* (a text-to-chunk term of the loss);
   a drawn chunk that the positive text covers (anywhere, a repeated text included) is marked invalid
   (``negative_chunk_valid``) and left out by the loss. Background samples get none valid.
+  With ``negative_chunk_window=W > 0``, ``ceil(M/2)`` of them are drawn instead within W chunks
+  before or after the positive text's run that holds the chunk (the neighbours that set its
+  boundaries: sibling substeps, the adjacent steps), inside the goal segment; a run with no room on
+  either side draws over the goal segment.
 - **Background.** Chunks inside the goal segment (the whole video when the goal has no times) that
   no query covers. ``background_ratio`` adds ``round(ratio * positives)`` background samples, chosen
   once from ``seed`` (all of them, repeated, if more are asked than exist). They have
@@ -92,6 +96,18 @@ def _sample_positions(u: np.ndarray, n: np.ndarray, k: np.ndarray) -> np.ndarray
     return out[:, :width]
 
 
+def _run_bounds(cover: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, last)``, each ``[N, K]``: for every covered (chunk, column), the first and last chunk of the
+    contiguous run of that column holding the chunk (undefined where not covered)."""
+    n = len(cover)
+    steps = np.arange(n)[:, None]
+    starts = cover & ~np.vstack([np.zeros((1, cover.shape[1]), bool), cover[:-1]])
+    ends = cover & ~np.vstack([cover[1:], np.zeros((1, cover.shape[1]), bool)])
+    first = np.maximum.accumulate(np.where(starts, steps, -1), axis=0)
+    last = np.minimum.accumulate(np.where(ends, steps, n)[::-1], axis=0)[::-1]
+    return first, last
+
+
 class Batch(SequenceABC):
     """A ready batch from ``__getitems__``; also reads as a list of items, so ``default_collate`` works
     (slowly) when a ``DataLoader`` is built without ``collate_fn=dataset.collate``."""
@@ -122,14 +138,14 @@ class VideoTextAlignmentDataset(Dataset):
     def __init__(self, videos: Sequence, features: FeatureStore | Mapping, chunk_seconds: float = DEFAULT_CHUNK_SECONDS,
                  negative_ratio: int = 4, negative_source: str = "mixed", background_ratio: float = 0.0,
                  context_window: int = 0, seed: int = 0, level: str = "step", skip_missing: bool = False,
-                 negative_chunks: int = 0):
+                 negative_chunks: int = 0, negative_chunk_window: int = 0):
         if negative_source not in SOURCES:
             raise VtkitError(f"unknown negative_source {negative_source!r}; choose one of {', '.join(SOURCES)}",
                              field="negative_source")
         if level not in LEVELS:
             raise VtkitError(f"unknown level {level!r}; choose one of {', '.join(LEVELS)}", field="level")
         for name, value in (("negative_ratio", negative_ratio), ("context_window", context_window),
-                            ("negative_chunks", negative_chunks)):
+                            ("negative_chunks", negative_chunks), ("negative_chunk_window", negative_chunk_window)):
             if int(value) != value or value < 0:
                 raise VtkitError(f"{name} must be a non-negative integer, got {value!r}", field=name)
         if background_ratio < 0:
@@ -137,6 +153,7 @@ class VideoTextAlignmentDataset(Dataset):
         self.chunk_seconds = float(chunk_seconds)
         self.negative_ratio = int(negative_ratio)
         self.negative_chunks = int(negative_chunks)
+        self.negative_chunk_window = int(negative_chunk_window)
         self.negative_source = negative_source
         self.background_ratio = float(background_ratio)
         self.context_window = int(context_window)
@@ -176,7 +193,8 @@ class VideoTextAlignmentDataset(Dataset):
         self._text_ids: dict[str, int] = {}
         self.videos, self.video_uids = [], []
         feats, video_texts = [], []
-        pos_parts, bg_parts = [], []     # (video, chunk, text or -1, pattern key, column of the text or -1)
+        pos_parts, bg_parts = [], []     # (video, chunk, text or -1, pattern key, column of the text or -1,
+        #                                  first and last chunk of the text's run holding the chunk)
         covers, goal_ranges = [], []
         patterns: dict[tuple[int, bytes], int] = {}
         pool_members: list[np.ndarray] = []
@@ -230,9 +248,11 @@ class VideoTextAlignmentDataset(Dataset):
                 return patterns[key]
 
             chunk, col = np.nonzero(cover)
+            run_first, run_last = _run_bounds(cover)
             rows, inverse = np.unique(cover[chunk], axis=0, return_inverse=True)
             pools = np.array([pool_of(r) for r in rows], dtype=np.int64)[inverse.reshape(-1)]
-            pos_parts.append(np.stack([np.full(len(chunk), v), chunk, local[col], pools, col], axis=1))
+            pos_parts.append(np.stack([np.full(len(chunk), v), chunk, local[col], pools, col,
+                                       run_first[chunk, col], run_last[chunk, col]], axis=1))
             covers.append(cover)
 
             goal = (video.start_time, video.end_time) if video.end_time is not None else None
@@ -244,7 +264,7 @@ class VideoTextAlignmentDataset(Dataset):
             every_text = pool_of(np.zeros(len(local), dtype=bool))
             bg_parts.append(np.stack([np.full(len(background), v), background,
                                       np.full(len(background), -1), np.full(len(background), every_text),
-                                      np.full(len(background), -1)], axis=1))
+                                      np.full(len(background), -1), background, background], axis=1))
 
         if not self.videos:
             raise VtkitError(f"no video with both features and usable {self.level} queries "
@@ -262,8 +282,8 @@ class VideoTextAlignmentDataset(Dataset):
                                    np.sort(rng.choice(len(candidates), rest, replace=False))])
             samples.append(candidates[pick])
         table = np.concatenate(samples)
-        self.sample_video, self.sample_chunk, self.sample_positive, self._pool, self._sample_col = (
-            np.ascontiguousarray(c) for c in table.T)
+        (self.sample_video, self.sample_chunk, self.sample_positive, self._pool, self._sample_col,
+         self._run_first, self._run_last) = (np.ascontiguousarray(c) for c in table.T)
         # which chunks each video's texts cover, flat: index start[v] + chunk * width[v] + column
         self._cover_width = np.array([c.shape[1] for c in covers], dtype=np.int64)
         self._cover_start = np.concatenate([[0], np.cumsum([c.size for c in covers])[:-1]]).astype(np.int64)
@@ -362,6 +382,16 @@ class VideoTextAlignmentDataset(Dataset):
         lo, hi = self._goal_lo[video][:, None], self._goal_hi[video][:, None]
         u = _uniforms(self.seed ^ 0x7E47C0DE, self.epoch, index, self.negative_chunks)
         chunks = np.minimum(lo + (u * (hi - lo + 1)).astype(np.int64), hi)
+        W = self.negative_chunk_window
+        if W:
+            near = (self.negative_chunks + 1) // 2
+            first, last = self._run_first[index][:, None], self._run_last[index][:, None]
+            before = np.clip(first - np.maximum(lo, first - W), 0, None)       # room on each side, in the goal
+            after = np.clip(np.minimum(hi, last + W) - last, 0, None)
+            room = before + after
+            pos = np.minimum((u[:, :near] * room).astype(np.int64), np.maximum(room - 1, 0))
+            drawn = np.where(pos < before, first - before + pos, last + 1 + pos - before)
+            chunks[:, :near] = np.where(room > 0, drawn, chunks[:, :near])
         col = self._sample_col[index][:, None]
         at = self._cover_start[video][:, None] + chunks * self._cover_width[video][:, None] + np.maximum(col, 0)
         valid = (col >= 0) & ~self._cover_flat[at]
@@ -436,6 +466,8 @@ class VideoTextAlignmentDataset(Dataset):
     def __repr__(self) -> str:
         return (f"VideoTextAlignmentDataset({len(self)} samples: {self.stats['positives']} positive, "
                 f"{self.stats['background']} background; {len(self.videos)} videos, {len(self.texts)} texts, "
-                f"R={self.negative_ratio} {self.negative_source}, M={self.negative_chunks}, w={self.context_window}"
+                f"R={self.negative_ratio} {self.negative_source}, M={self.negative_chunks}"
+                + (f" (W={self.negative_chunk_window})" if self.negative_chunk_window else "")
+                + f", w={self.context_window}"
                 + "".join(f"; {n} {what.replace('_', ' ')} skipped" for what, n in sorted(self.stats.items())
                           if what.startswith("videos_without") and n) + ")")

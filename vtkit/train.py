@@ -431,7 +431,8 @@ def train(cfg: Config, progress: bool = True, text_cache: bool = True, interacti
         common = dict(chunk_seconds=cfg.chunk_seconds, negative_ratio=cfg.negative_ratio,
                       negative_source=cfg.negative_source, background_ratio=cfg.background_ratio,
                       context_window=cfg.context_window, seed=cfg.seed, skip_missing=cfg.skip_missing_features,
-                      negative_chunks=cfg.negative_chunks if cfg.loss == "infonce" else 0)  # clip: the batch's own
+                      negative_chunks=cfg.negative_chunks if cfg.loss == "infonce" else 0,  # clip: the batch's own
+                      negative_chunk_window=cfg.negative_chunk_window)
         train_ds = VideoTextAlignmentDataset(train_ann.videos, store, level=cfg.train_levels, **common)
         sel_ds = VideoTextAlignmentDataset(sel_ann.videos, store, level=cfg.train_levels, **common)
         sel_features = sel_ds.video_features()   # the videos selection can score, read and checked once
