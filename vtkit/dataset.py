@@ -248,11 +248,14 @@ class VideoTextAlignmentDataset(Dataset):
                 return patterns[key]
 
             chunk, col = np.nonzero(cover)
-            run_first, run_last = _run_bounds(cover)
+            if self.negative_chunk_window:   # only the windowed draw reads the runs
+                run_first, run_last = (b[chunk, col] for b in _run_bounds(cover))
+            else:
+                run_first = run_last = chunk
             rows, inverse = np.unique(cover[chunk], axis=0, return_inverse=True)
             pools = np.array([pool_of(r) for r in rows], dtype=np.int64)[inverse.reshape(-1)]
-            pos_parts.append(np.stack([np.full(len(chunk), v), chunk, local[col], pools, col,
-                                       run_first[chunk, col], run_last[chunk, col]], axis=1))
+            pos_parts.append(np.stack([np.full(len(chunk), v), chunk, local[col], pools, col, run_first, run_last],
+                                      axis=1))
             covers.append(cover)
 
             goal = (video.start_time, video.end_time) if video.end_time is not None else None
