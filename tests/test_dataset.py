@@ -234,6 +234,41 @@ def test_substep_level():
     assert not (negs == tea).any()   # the step covers every chunk, so it is never a negative
 
 
+def test_finest_level_keeps_the_substeps_where_they_cover():
+    # "make tea" 0-12 s (chunks 0-5) has substeps "boil water" 0-4 s (0, 1) and "steep" 6-8 s (3);
+    # chunks 2, 4, 5 lie under the step alone; "pour" 12-16 s (6, 7) has no substeps; "Steep" (the same
+    # text as the substep, here a step) 16-18 s covers chunk 8.
+    queries = [step("s", 0, "make tea", 0, 12), step("s", 1, "boil water", 0, 4, level="substep"),
+               step("s", 2, "steep", 6, 8, level="substep"), step("s", 3, "pour", 12, 16),
+               step("s", 4, "Steep", 16, 18)]
+    video = Video("s", 0.0, 20.0, None, None, queries)
+    feats = {"s": np.stack([np.arange(10), np.zeros(10)], axis=1).astype(np.float32)}   # feature 0: the chunk
+    ds = VideoTextAlignmentDataset([video], feats, level="finest", negative_ratio=2, negative_source="hard",
+                                   negative_chunks=4)
+    t = {text: i for i, text in enumerate(ds.texts)}
+    ids = {text_key(text): i for i, text in enumerate(ds.texts)}
+
+    def reference():   # (chunk, text id): its substeps' texts where any covers it, else its steps' texts
+        out = set()
+        for c in range(10):
+            covering = [q for q in queries if q.chunk_span()[0] <= c <= q.chunk_span()[1]]
+            finest = [q for q in covering if q.level == "substep"] or covering
+            out |= {(c, ids[text_key(q.description)]) for q in finest}
+        return out
+
+    got = set(zip(ds.sample_chunk.tolist(), ds.sample_positive.tolist()))
+    assert got == reference()
+    assert (0, t["make tea"]) not in got and (2, t["make tea"]) in got and (8, t["steep"]) in got
+    batch = ds.get_batch(np.arange(len(ds)))
+    under_step = np.isin(ds.sample_chunk, [0, 1, 2, 3, 4, 5])
+    assert not (batch["negatives"][torch.from_numpy(under_step)] == t["make tea"]).any()  # covering, never negative
+    tea = torch.from_numpy(ds.sample_positive == t["make tea"])
+    drawn = batch["negative_chunk_features"][tea][..., 0]
+    assert drawn.numel() and torch.equal(batch["negative_chunk_valid"][tea], drawn > 5)  # its substeps' chunks too
+    both = VideoTextAlignmentDataset([video], feats, level="both", negative_ratio=2, negative_source="hard")
+    assert len(both) == len(ds) + 3 and tea.sum() == 3   # "make tea" kept on chunks 2, 4, 5 only
+
+
 def pack_tiny_features(tmp_path, chunk_seconds: float) -> dict:
     """The tiny features written as chunk folders and packed into tmp_path/packed."""
     feats = tiny_features()

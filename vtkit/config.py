@@ -31,7 +31,7 @@ CHOICES = {
     "background": BACKGROUNDS,
     "query_norm": QUERY_NORMS,
     "substep_mode": ("best", *SUBSTEP_MODES),
-    "train_levels": ("both", "step", "substep"),
+    "train_levels": ("both", "step", "substep", "finest"),
     "projection_init": ("ridge", "random"),
     "device": ("auto", "cpu", "cuda"),
 }
@@ -118,7 +118,7 @@ class Config:
     resume: bool = False
     text_cache_dir: Optional[str] = ".cache/text"
     checkpoint: Optional[str] = None  # weights to evaluate; None: <out_dir>/checkpoints/best.safetensors
-    train_levels: str = "both"        # which queries are training positives: steps, substeps or both
+    train_levels: str = "both"        # training positives: steps, substeps, both, or finest (a chunk's substeps where any)
     projection_init: str = "ridge"    # "ridge": random projections start as a linear probe of the train split
     # selection: what chooses epochs, the checkpoint, the substep mode and the background (never val_annotations)
     selection_fraction: float = 0.15  # held-out share of the train videos (seeded, by video)

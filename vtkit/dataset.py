@@ -6,7 +6,9 @@ Rules
   case and whitespace share one id. Samples carry text ids so a model embeds each unique text once.
 - **Positives.** Chunk ``c`` of a video is covered by a query when ``c`` lies in the query's
   ``chunk_span(chunk_seconds)``, clipped to the video's ``N`` feature chunks. When queries overlap,
-  every distinct covering text is a positive: one sample per (chunk, covering text) pair.
+  every distinct covering text is a positive: one sample per (chunk, covering text) pair. With
+  ``level="finest"`` a chunk that a substep covers has only its substeps' texts as positives (its step's
+  text still covers it, so is never its negative), other chunks their steps' texts.
 - **Negatives.** Drawn among unique texts that differ from the positive *and* from every text
   covering that chunk (a repeated step text is never its own negative).
   ``"hard"``: other texts of the same video; ``"easy"``: texts of other videos that do not occur in
@@ -54,7 +56,7 @@ from vtkit.text import same_text_key
 from vtkit.timeline import DEFAULT_CHUNK_SECONDS, goal_chunk_range
 
 SOURCES = CHOICES["negative_source"]
-LEVELS = {"step": ("step",), "substep": ("substep",), "both": ("step", "substep")}
+LEVELS = {"step": ("step",), "substep": ("substep",), "both": ("step", "substep"), "finest": ("step", "substep")}
 NEGATIVE_CHUNK_KEYS = ("negative_chunk_features", "negative_chunk_valid")
 _MASK64 = (1 << 64) - 1
 
@@ -188,6 +190,16 @@ class VideoTextAlignmentDataset(Dataset):
         self.stats[counter] += 1
         self.warnings.append(message)
 
+    @staticmethod
+    def _finest(cover: np.ndarray, spans, local: np.ndarray) -> np.ndarray:
+        """``level="finest"``: a chunk under a substep keeps only its substep texts as positives (a text
+        worded only as a step stays covering, so never its negative); other chunks keep their steps."""
+        sub_cover = np.zeros(cover.shape, dtype=bool)
+        for tid, first, last, is_substep in spans:
+            if is_substep:
+                sub_cover[first:last + 1, np.searchsorted(local, tid)] = True
+        return np.where(sub_cover.any(axis=1, keepdims=True), sub_cover, cover)
+
     def _build(self, videos, features, skip_missing: bool) -> None:
         levels = LEVELS[self.level]
         self._text_ids: dict[str, int] = {}
@@ -221,7 +233,7 @@ class VideoTextAlignmentDataset(Dataset):
                     self._warn("queries_outside_features", f"video {uid} query {q.query_idx}: chunks "
                                f"{first}..{last} outside the {n} feature chunks; dropped")
                     continue
-                spans.append((self._text_id(q.description), first, min(last, n - 1)))
+                spans.append((self._text_id(q.description), first, min(last, n - 1), q.level == "substep"))
             if not spans:
                 self._warn("videos_without_steps", f"video {uid}: no usable {self.level} queries; skipped")
                 continue
@@ -234,11 +246,12 @@ class VideoTextAlignmentDataset(Dataset):
             self.videos.append(video)
             self.video_uids.append(uid)
             feats.append(np.asarray(array, dtype=np.float32))
-            local = np.array(sorted({tid for tid, _, _ in spans}), dtype=np.int64)
+            local = np.array(sorted({tid for tid, _, _, _ in spans}), dtype=np.int64)
             video_texts.append(local)
             cover = np.zeros((n, len(local)), dtype=bool)
-            for tid, first, last in spans:
+            for tid, first, last, _ in spans:
                 cover[first:last + 1, np.searchsorted(local, tid)] = True
+            positive = self._finest(cover, spans, local) if self.level == "finest" else cover
 
             def pool_of(row: np.ndarray) -> int:
                 key = (v, np.packbits(row).tobytes())
@@ -247,7 +260,7 @@ class VideoTextAlignmentDataset(Dataset):
                     pool_members.append(local[~row])
                 return patterns[key]
 
-            chunk, col = np.nonzero(cover)
+            chunk, col = np.nonzero(positive)
             if self.negative_chunk_window:   # only the windowed draw reads the runs
                 run_first, run_last = (b[chunk, col] for b in _run_bounds(cover))
             else:
