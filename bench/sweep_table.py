@@ -3,7 +3,9 @@
     python bench/sweep_table.py [--level 0.95] BASELINE [LABEL=]SWEEP_DIR [[LABEL=]SWEEP_DIR ...]
 
 BASELINE is the defaults' run folder, or a sweep folder whose points are the defaults on several
-selection folds (``{grid: {selection_fold: [0, 1, 2]}}``). Each row is a sweep point: one varied
+selection folds (``{grid: {selection_fold: [0, 1, 2]}}``). A sweep may be given as ``DIR+DIR``
+(one grid run again over other folds: their runs pooled) and ``@POINT`` keeps one of its points,
+so a grid that holds the defaults as one point can be its own baseline (``DIR@train_levels=both``). Each row is a sweep point: one varied
 parameter, the others at the baseline's values, pooled over its selection folds (runs that differ
 only in ``selection_fold``). Per row: the number of folds; the selection split's R1@0.3 with the
 choices applied (``training.json`` ``selection_hits``, pooled over the folds' held-out videos: what
@@ -63,36 +65,45 @@ def _fold_of(folder: Path) -> int:
     return int(read_json(run, "run record").get("parameters", {}).get(FOLD, 0)) if run.exists() else 0
 
 
-def sweep_groups(folder: Path) -> list[tuple[str, list[Run]]]:
-    """``[(point name, its runs over the selection folds)]`` of a sweep's finished points (``sweep.csv``)."""
-    path = folder / "sweep.csv"
-    if not path.exists():
-        raise VtkitError("no sweep.csv here: is this a vtkit sweep folder?", path=path)
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
+def sweep_groups(spec) -> list[tuple[str, list[Run]]]:
+    """``[(point name, its runs over the selection folds)]`` of a sweep's finished points (``sweep.csv``).
+
+    ``spec`` is a sweep folder, or ``DIR+DIR...`` (sweeps of one grid over other folds, pooled), with an
+    optional ``@POINT`` that keeps one point (its name as printed, e.g. ``train_levels=both``).
+    """
+    spec, _, point = str(spec).partition("@")
     groups = defaultdict(list)
-    columns = list(rows[0]) if rows else []
-    varied = [k for k in columns[:columns.index("status")] if k != FOLD] if "status" in columns else []
-    for row in rows:
-        if row["status"] != "done":
-            continue
-        name = "__".join(f"{k}={row[k]}" for k in varied) or "defaults"
-        groups[name].append(Run(folder / row["run"], int(row.get(FOLD) or 0)))
-    return list(groups.items())
+    for folder in map(Path, spec.split("+")):
+        path = folder / "sweep.csv"
+        if not path.exists():
+            raise VtkitError("no sweep.csv here: is this a vtkit sweep folder?", path=path)
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        columns = list(rows[0]) if rows else []
+        varied = [k for k in columns[:columns.index("status")] if k != FOLD] if "status" in columns else []
+        for row in rows:
+            if row["status"] != "done":
+                continue
+            name = "__".join(f"{k}={row[k]}" for k in varied) or "defaults"
+            groups[name].append(Run(folder / row["run"], int(row.get(FOLD) or 0)))
+    if point and point not in groups:
+        raise VtkitError(f"no point {point!r} here; the points: {', '.join(groups) or 'none'}", path=spec)
+    return [(point, groups[point])] if point else list(groups.items())
 
 
-def labelled(arg: str) -> tuple[str | None, Path]:
-    """``(label, folder)`` of a ``LABEL=SWEEP_DIR`` argument; a plain folder has no label."""
+def labelled(arg: str) -> tuple[str | None, str]:
+    """``(label, sweep spec)`` of a ``LABEL=SWEEP_DIR`` argument; a plain folder has no label."""
     label, sep, folder = arg.partition("=")
-    if sep and "/" not in label and not Path(arg).exists():
-        return label, Path(folder)
-    return None, Path(arg)
+    if sep and "/" not in label and "@" not in label and not Path(arg).exists():
+        return label, folder
+    return None, arg
 
 
-def baseline_runs(path: Path) -> list[Run]:
-    if (path / "sweep.csv").exists():
-        return [run for _, runs in sweep_groups(path) for run in runs]
-    return [Run(path, _fold_of(path))]
+def baseline_runs(spec: str) -> list[Run]:
+    folder = Path(spec.partition("@")[0].split("+")[0])
+    if "@" in spec or "+" in spec or (folder / "sweep.csv").exists():
+        return [run for _, runs in sweep_groups(spec) for run in runs]
+    return [Run(folder, _fold_of(folder))]
 
 
 def pooled(runs: list[Run]) -> float | None:
@@ -178,7 +189,7 @@ def row_cells(runs: list[Run], gain: tuple[float, float, float] | None) -> list[
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--level", type=float, default=0.95, help="bootstrap interval's coverage (default 0.95)")
-    parser.add_argument("baseline", type=Path, help="run folder of the defaults, or a sweep folder over its folds")
+    parser.add_argument("baseline", help="run folder of the defaults, or a sweep over its folds (DIR[+DIR...][@POINT])")
     parser.add_argument("sweeps", type=labelled, nargs="+", metavar="[LABEL=]SWEEP_DIR",
                         help="vtkit sweep folders, each optionally labelled")
     args = parser.parse_args(argv)

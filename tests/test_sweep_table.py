@@ -138,3 +138,17 @@ def test_a_labelled_sweep_names_its_point_and_both_backgrounds_show(tmp_path):
     row = next(line for line in out.splitlines() if line.startswith("staged "))
     assert row.split()[1:4] == ["*", "2", "70.00"] and "h70/80,h70/80" in row
     assert "defaults (baseline)" in out and "h70,h70" in out
+
+
+def test_a_grid_run_again_over_other_folds_pools_and_one_point_is_the_baseline(tmp_path):
+    # one grid over lr (0.1 the defaults, 0.2 the change), run on fold 0, then again on fold 1
+    first = _sweep(tmp_path / "a", "lr", {0.1: [(0, _videos(0, [5, 5]), 0.4)], 0.2: [(0, _videos(0, [6, 6]), 0.5)]})
+    again = _sweep(tmp_path / "b", "lr", {0.1: [(1, _videos(1, [5, 5]), 0.4)], 0.2: [(1, _videos(1, [8, 8]), 0.5)]})
+    both = f"{first}+{again}"
+    out = subprocess.run([sys.executable, str(SCRIPT), f"{both}@lr=0.1", f"{both}@lr=0.2"], capture_output=True,
+                         text=True, check=True).stdout
+    rows = {line.split()[0]: line.split() for line in out.splitlines()}
+    assert rows["defaults"][2:5] == ["2", "50.00", "-"]
+    assert rows["lr=0.2"][1:5] == ["*", "2", "70.00", "+20.00"] and rows["lr=0.2"][7] == "3,3"
+    proc = subprocess.run([sys.executable, str(SCRIPT), f"{first}@lr=9", str(first)], capture_output=True, text=True)
+    assert proc.returncode == 2 and "no point 'lr=9' here; the points: lr=0.1, lr=0.2" in proc.stderr
