@@ -14,6 +14,9 @@ stratified by length). Per level (steps, substeps, all) it prints R1@0.3, R1@0.5
   times with seeds 0, 1, ...; ``-p name=value`` goes to every run (the aligner parameters
   among them also apply to the oracle and probe).
 
+Below the table, R1@0.3 per level by annotated duration and by whether the query's text recurs in
+its video (:func:`vtkit.metrics.text_recurs`), for the oracle, the probe and the kit.
+
 Oracle, probe and chance are scored by :func:`vtkit.metrics.score` on predictions written and
 read back in the challenge format. ``--max-videos 20 -p epochs=2`` is a quick mode; ``--show
 RESULT.json`` prints a saved result's table again (for the README, through ``bench/publish.py``).
@@ -165,14 +168,19 @@ def levels(result: dict) -> dict:
     return {name: {m: (by.get(key, {}) if key else result).get(m) for m in SHOWN} for name, key in LEVELS}
 
 
-def durations(result: dict) -> dict:
-    """``{level: {bucket: [R1@0.3, queries]}}`` from a :func:`vtkit.metrics.score` result's ``by_duration``."""
-    return {level: {b: [r["R1@0.3"], r["queries"]] for b, r in buckets.items()}
-            for level, buckets in (result.get("by_duration") or {}).items()}
+BREAKDOWNS = {"by_duration": "annotated duration", "by_recurrence": "whether the text recurs in its video"}
+
+
+def breakdowns(result: dict) -> dict:
+    """``{breakdown: {level: {group: [R1@0.3, queries]}}}`` for each of :data:`BREAKDOWNS` in a
+    :func:`vtkit.metrics.score` result (or a ``metrics.json`` aligner's), those it has."""
+    return {key: {level: {g: [r["R1@0.3"], r["queries"]] for g, r in groups.items()}
+                  for level, groups in result[key].items()}
+            for key in BREAKDOWNS if result.get(key)}
 
 
 def references(data: sim.SimData, cfg, text: sim.MiniLMEncoder, work: Path, seed: int, log=print) -> tuple[dict, dict]:
-    """``(rows, by_duration)`` of chance, the oracle and the probe (see :func:`levels`, :func:`durations`)."""
+    """``(rows, breakdowns)`` of chance, the oracle and the probe (see :func:`levels`, :func:`breakdowns`)."""
     from vtkit.annotations import load_annotations
     from vtkit.features import load_video_features
 
@@ -204,7 +212,7 @@ def references(data: sim.SimData, cfg, text: sim.MiniLMEncoder, work: Path, seed
         preds = aligner.predictions(test.videos, similarity_sets(test.videos, vectors, text, cs))
         out[name] = scored(preds, test, work / f"{name}.json")
         log(f"{name}: aligned {len(preds)} queries in {time.perf_counter() - t0:.1f} s")
-    return {name: levels(r) for name, r in out.items()}, {name: durations(r) for name, r in out.items() if name != "chance"}
+    return {name: levels(r) for name, r in out.items()}, {name: breakdowns(r) for name, r in out.items() if name != "chance"}
 
 
 # --------------------------------------------------------------------------- the kit end to end
@@ -216,26 +224,35 @@ def kit_levels(metrics: dict) -> dict:
     return {name: {m: (dp.get(key, {}) if key else overall).get(m) for m in SHOWN} for name, key in LEVELS}
 
 
-def mean_durations(runs: list[dict]) -> dict:
-    """The kit runs' :func:`durations` averaged (every run scores the same queries, so the counts agree)."""
-    return {level: {b: [statistics.fmean(r[level][b][0] for r in runs), runs[0][level][b][1]] for b in buckets}
-            for level, buckets in runs[0].items()} if runs else {}
+def mean_breakdowns(runs: list[dict]) -> dict:
+    """The kit runs' :func:`breakdowns` averaged (every run scores the same queries, so the counts agree)."""
+    if not runs:
+        return {}
+    return {key: {level: {g: [statistics.fmean(r[key][level][g][0] for r in runs), count] for g, (_, count) in groups.items()}
+                  for level, groups in by.items()}
+            for key, by in runs[0].items() if all(key in r for r in runs)}
 
 
-def print_durations(by_duration: dict[str, dict]) -> None:
-    """R1@0.3 per level and annotated-duration bucket for each method, with the bucket's query count."""
-    from vtkit.metrics import duration_buckets
+def print_breakdowns(by_method: dict[str, dict]) -> None:
+    """For each of :data:`BREAKDOWNS`: R1@0.3 per level and group for each method, with the group's query count.
 
-    if not by_duration:
-        return
-    buckets = [b for b in duration_buckets()
-               if any(b in per for levels_ in by_duration.values() for per in levels_.values())]
-    print("\nR1@0.3 by annotated duration (percent; queries in brackets)")
-    print(f"{'':<26}" + "".join(f"{b:>15}" for b in buckets))
-    for name, levels_ in by_duration.items():
-        for level, per in levels_.items():
-            cells = [f"{100 * per[b][0]:.1f} ({per[b][1]})" if b in per else "-" for b in buckets]
-            print(f"{name + ' / ' + level:<26}" + "".join(f"{c:>15}" for c in cells))
+    ``by_method[method]`` is :func:`breakdowns`' result; older saved results hold the duration buckets
+    alone (``{level: {bucket: ..}}``)."""
+    from vtkit.metrics import RECURRENCE, duration_buckets
+
+    by_method = {name: (by if set(by) <= set(BREAKDOWNS) else {"by_duration": by}) for name, by in by_method.items()}
+    order = {"by_duration": duration_buckets(), "by_recurrence": list(RECURRENCE)}
+    for key, title in BREAKDOWNS.items():
+        tables = {name: by[key] for name, by in by_method.items() if by.get(key)}
+        groups = [g for g in order[key] if any(g in per for levels_ in tables.values() for per in levels_.values())]
+        if not groups:
+            continue
+        print(f"\nR1@0.3 by {title} (percent; queries in brackets)")
+        print(f"{'':<26}" + "".join(f"{g:>15}" for g in groups))
+        for name, levels_ in tables.items():
+            for level, per in levels_.items():
+                cells = [f"{100 * per[g][0]:.1f} ({per[g][1]})" if g in per else "-" for g in groups]
+                print(f"{name + ' / ' + level:<26}" + "".join(f"{c:>15}" for c in cells))
 
 
 def mean_levels(runs: list[dict]) -> dict:
@@ -272,7 +289,7 @@ def show_saved(result: dict) -> None:
     print(f"{result['source']}: {result['videos']} videos, {result['chunks']} chunks, layout {result['layout']}; "
           f"{ran}")
     print_table(result["rows"], result.get("spread") or None)
-    print_durations(result.get("by_duration") or {})
+    print_breakdowns(result.get("breakdowns") or result.get("by_duration") or {})
     timing = result.get("timing") or {}
     print(f"time: {timing.get('total_seconds')} s in all, kit runs {timing.get('kit_seconds')} s")
 
@@ -304,9 +321,9 @@ def main(argv=None) -> int:
     text = sim.MiniLMEncoder(work / "minilm.npz")
     run_dir = work / "quality"
     run_dir.mkdir(parents=True, exist_ok=True)
-    rows, by_duration = references(data, cfg, text, run_dir, args.seed)
+    rows, by_method = references(data, cfg, text, run_dir, args.seed)
     timing = {"references_seconds": round(time.perf_counter() - t_start, 1), "kit_seconds": []}
-    kit_runs, kit_durations, kit_info = [], [], {}
+    kit_runs, kit_breakdowns, kit_info = [], [], {}
     if not args.no_kit:
         for i in range(args.repeat):
             params = bench_scale.kit_params(args.repo, data, layout, args.param, work / "quality-caches")
@@ -319,7 +336,7 @@ def main(argv=None) -> int:
                 return 1
             metrics = read_json(out / "metrics.json", "metrics")
             kit_runs.append(kit_levels(metrics))
-            kit_durations.append(durations({"by_duration": (metrics.get("by_duration") or {}).get("dp")}))
+            kit_breakdowns.append(breakdowns({key: (metrics.get(key) or {}).get("dp") for key in BREAKDOWNS}))
             timing["kit_seconds"].append(run.seconds)
             record = read_json(out / "run.json", "run record")
             kit_info = {"vtkit_file": run.vtkit_file, "notebooks_dir": record.get("notebooks_dir"),
@@ -328,8 +345,8 @@ def main(argv=None) -> int:
     spread = {}
     if kit_runs:
         rows["kit (dp)"] = mean_levels(kit_runs)
-        if all(kit_durations):
-            by_duration["kit (dp)"] = mean_durations(kit_durations)
+        if all(kit_breakdowns):
+            by_method["kit (dp)"] = mean_breakdowns(kit_breakdowns)
         if len(kit_runs) > 1:
             spread["kit (dp)"] = {lvl: {m: statistics.stdev(r[lvl][m] for r in kit_runs) for m in SHOWN}
                                   for lvl, _ in LEVELS}
@@ -340,14 +357,14 @@ def main(argv=None) -> int:
     print(f"\n{source}: {data.videos} videos ({len(read_json(data.train)['videos'])} train / "
           f"{len(read_json(data.test)['videos'])} test), {data.chunks_total} chunks, layout {layout}")
     print_table(rows, spread)
-    print_durations(by_duration)
+    print_breakdowns(by_method)
     print(f"time: {timing['total_seconds']} s in all, kit runs {timing['kit_seconds']} s; load average "
           f"{load_before} -> {bench_scale.load_average()}")
     if args.save:
         write_json(args.save, {"bench": "quality", "format": 1, "source": source, "layout": layout,
                                "videos": data.videos, "chunks": data.chunks_total, "params": args.param,
                                "repeat": args.repeat, "rows": rows, "spread": spread, "kit_runs": kit_runs,
-                               "by_duration": by_duration,
+                               "breakdowns": by_method,
                                "kit": kit_info, "timing": timing,
                                "load": {"before": load_before, "after": bench_scale.load_average()}})
         print(f"saved {args.save}")

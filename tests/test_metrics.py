@@ -8,7 +8,8 @@ import pytest
 
 from vtkit.annotations import Query
 from vtkit.cli import main
-from vtkit.metrics import duration_bucket, duration_buckets, format_table, iou, query_hits, recall_curve, score
+from vtkit.metrics import (duration_bucket, duration_buckets, format_table, iou, query_hits, recall_curve, score,
+                           text_recurs)
 from vtkit.submission import write_submission
 
 
@@ -90,6 +91,27 @@ def test_breakdown_by_duration_per_level():
     assert duration_buckets() == ["<2 s", "2-4 s", "4-8 s", "8-16 s", "16-32 s", ">=32 s"]
     assert [duration_bucket(x) for x in (0.0, 4.0, 31.99, 32.0)] == ["<2 s", "4-8 s", "16-32 s", ">=32 s"]
     assert "substep >=32 s" in format_table(score(preds, queries))
+
+
+def test_breakdown_by_recurrence_per_level():
+    def named(idx, text, level="step", annotation="vid_0.0_100.0"):
+        return Query("vid", annotation, idx, level, text, 10.0 * idx, 10.0 * idx + 5, 0)
+
+    queries = [named(0, "stir"), named(1, "Stir "), named(2, "fry"), named(3, "fry", "substep"),   # recurs, recurs
+               named(4, "stir", "substep"), named(5, "fry", annotation="vid_100.0_200.0"),         # no: each alone
+               named(6, "cut", "substep"), named(7, "cut", "substep"), named(8, "cut", "substep")]
+    want = [True, True, False, False, False, False, True, True, True]
+    assert text_recurs(queries).tolist() == want
+    hit = {0, 2, 6, 7}
+    preds = {x.key: [(x.start, x.end)] if x.query_idx in hit else [(500.0, 510.0)] for x in queries}
+    r = score(preds, queries)["by_recurrence"]
+    for level in ("step", "substep"):   # against a plain count per group
+        for name, flag in (("unique", False), ("repeated", True)):
+            group = [x for x, w in zip(queries, want) if x.level == level and w == flag]
+            assert r[level][name]["queries"] == len(group)
+            assert r[level][name]["R1@0.3"] == sum(x.query_idx in hit for x in group) / len(group)
+    assert r["substep"]["repeated"]["R1@0.3"] == pytest.approx(2 / 3) and r["step"]["unique"]["R1@0.3"] == 0.5
+    assert "substep repeated" in format_table(score(preds, queries))
 
 
 def test_recall_curve_matches_score():

@@ -85,3 +85,24 @@ def test_bench_quality_show_prints_the_duration_table(tmp_path):
     assert table[1].split() == ["oracle", "/", "step", "50.0", "(4)", "90.0", "(10)"]
     assert table[2].split() == ["oracle", "/", "substep", "25.0", "(8)", "-"]
     assert table[3].split() == ["kit", "(dp)", "/", "step", "-", "80.0", "(10)"]
+
+
+def test_bench_quality_show_prints_the_recurrence_table(tmp_path):
+    saved = json.loads(Path(_result(tmp_path / "r.json", _levels(0.5, 0.25, 0.35))).read_text())
+    saved.update(source="sim", layout="packed")
+    for row in saved["rows"].values():
+        for level in row.values():
+            level.update({"R1@0.5": level["R1@0.3"], "mIoU": level["R1@0.3"]})
+    saved["breakdowns"] = {
+        "oracle": {"by_duration": {"step": {"<2 s": [0.5, 4]}},
+                   "by_recurrence": {"substep": {"repeated": [0.75, 8], "unique": [0.5, 2]}}},
+        "kit (dp)": {"by_recurrence": {"step": {"unique": [0.8, 10]}}}}
+    (tmp_path / "r.json").write_text(json.dumps(saved))
+    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_quality.py"), "--show", str(tmp_path / "r.json")],
+                         capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+    durations = out[out.index("R1@0.3 by annotated duration (percent; queries in brackets)") + 1:]
+    assert durations[1].split() == ["oracle", "/", "step", "50.0", "(4)"] and durations[2] == ""
+    table = out[out.index("R1@0.3 by whether the text recurs in its video (percent; queries in brackets)") + 1:]
+    assert table[0].split() == ["unique", "repeated"]
+    assert table[1].split() == ["oracle", "/", "substep", "50.0", "(2)", "75.0", "(8)"]
+    assert table[2].split() == ["kit", "(dp)", "/", "step", "80.0", "(10)", "-"]

@@ -8,18 +8,20 @@ prediction counts as a miss (IoU 0).
 """
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from vtkit.errors import VtkitError
+from vtkit.text import same_text_key
 from vtkit.timeline import iou
 
 THRESHOLDS = (0.3, 0.5)
 KS = (1, 5)
 METRIC_NAMES = ("R1@0.3", "R1@0.5", "R5@0.3", "R5@0.5", "mIoU")  # the headline metrics, in report order
 DURATION_EDGES = (2.0, 4.0, 8.0, 16.0, 32.0)   # seconds: the buckets of ``by_duration`` (one chunk is 2 s)
+RECURRENCE = ("unique", "repeated")   # the groups of ``by_recurrence``: :func:`text_recurs` false, true
 Key = tuple[str, str, int]
 
 
@@ -64,6 +66,14 @@ def duration_bucket(seconds: float, edges: Sequence[float] = DURATION_EDGES) -> 
     return duration_buckets(edges)[int(np.searchsorted(np.asarray(edges, dtype=np.float64), seconds, side="right"))]
 
 
+def text_recurs(queries: Sequence) -> np.ndarray:
+    """Bool per query: its description (up to case and whitespace) is also another query's at the same level
+    of the same annotation (video and goal segment), among ``queries``."""
+    keys = [(q.annotation_uid, q.level, same_text_key(q.description)) for q in queries]
+    counts = Counter(keys)
+    return np.array([counts[k] > 1 for k in keys], dtype=bool)
+
+
 def query_hits(predictions: Mapping[Key, Sequence], queries: Sequence, k: int = 1, threshold: float = 0.3) -> np.ndarray:
     """Bool per query: a hit at (``k``, ``threshold``), as :func:`score` counts it."""
     return (_iou_table(predictions, list(queries), k) > threshold).any(axis=1)
@@ -77,7 +87,9 @@ def score(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds: It
     in seconds. With ``breakdown``, ``"by_level"`` (step / substep) and ``"by_relevance"``
     (essential / optional / irrelevant / unsure / unlabelled) hold the same metrics per group, and
     ``"by_duration"`` per level and annotated duration (``{level: {bucket: metrics}}``, buckets of
-    :data:`DURATION_EDGES` in order, empty ones left out), so levels compare at equal durations.
+    :data:`DURATION_EDGES` in order, empty ones left out), so levels compare at equal durations, and
+    ``"by_recurrence"`` per level and whether the query's text recurs in its video (:data:`RECURRENCE`,
+    :func:`text_recurs`; empty groups left out).
     """
     thresholds, ks = tuple(thresholds), tuple(ks)
     queries = list(queries)
@@ -95,6 +107,11 @@ def score(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds: It
         out["by_duration"] = {lvl: {labels[j]: _summarise(table[(level == lvl) & (bucket == j)], thresholds, ks)
                                     for j in np.unique(bucket[level == lvl])}
                               for lvl in sorted(set(level))}
+        recurs = text_recurs(queries)
+        out["by_recurrence"] = {lvl: {name: _summarise(table[rows], thresholds, ks)
+                                      for name, flag in zip(RECURRENCE, (False, True))
+                                      if (rows := (level == lvl) & (recurs == flag)).any()}
+                                for lvl in sorted(set(level))}
     return out
 
 
@@ -129,9 +146,10 @@ def format_table(result: dict, missing: int = 0) -> str:
         if key in result:
             rows.append("")
             rows += [row(g, r) for g, r in result[key].items()]
-    if "by_duration" in result:
-        rows.append("")
-        rows += [row(f"{level} {b}", r) for level, buckets in result["by_duration"].items() for b, r in buckets.items()]
+    for key in ("by_duration", "by_recurrence"):
+        if key in result:
+            rows.append("")
+            rows += [row(f"{level} {g}", r) for level, groups in result[key].items() for g, r in groups.items()]
     rows.append("")
     rows.append("recall and mIoU in %; a hit needs IoU strictly above the threshold")
     if missing:

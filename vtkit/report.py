@@ -79,13 +79,16 @@ def read_training_summary(out_dir: str | Path) -> dict | None:
 def metrics_record(scores: Mapping[str, dict], queries: int, reference: dict | None = None,
                    training: dict | None = None, **extra) -> dict:
     """The ``metrics.json`` of a run: ``{"aligners": {name: headline metrics}, "queries": n, "by_level": ...,
-    "by_duration": ..., "untrained_dp": ..., "training": ..., **extra}`` from :func:`vtkit.metrics.score` results (fractions)."""
+    "by_duration": ..., "by_recurrence": ..., "untrained_dp": ..., "training": ..., **extra}`` from :func:`vtkit.metrics.score` results (fractions)."""
     out = {"aligners": {a: {m: s[m] for m in METRIC_NAMES} for a, s in scores.items()}, "queries": queries, **extra,
            "by_level": {a: {level: {m: g[m] for m in (*METRIC_NAMES, "queries")} for level, g in s["by_level"].items()}
                         for a, s in scores.items() if "by_level" in s},
            "by_duration": {a: {level: {b: {m: g[m] for m in (*METRIC_NAMES, "queries")} for b, g in buckets.items()}
                                for level, buckets in s["by_duration"].items()}
-                           for a, s in scores.items() if "by_duration" in s}}
+                           for a, s in scores.items() if "by_duration" in s},
+           "by_recurrence": {a: {level: {g: {m: r[m] for m in (*METRIC_NAMES, "queries")} for g, r in groups.items()}
+                                 for level, groups in s["by_recurrence"].items()}
+                             for a, s in scores.items() if "by_recurrence" in s}}
     if reference is not None:
         out["untrained_dp"] = {m: reference[m] for m in METRIC_NAMES}
     if training is not None:  # results only: timings stay in training.json, so reruns give identical files
