@@ -5,9 +5,9 @@
 BASELINE is the defaults' run folder, or a sweep folder whose points are the defaults on several
 selection folds (``{grid: {selection_fold: [0, 1, 2]}}``). A sweep may be given as ``DIR+DIR``
 (one grid run again over other folds: their runs pooled) and ``@POINT`` keeps one of its points,
-so a grid that holds the defaults as one point can be its own baseline (``DIR@train_levels=both``). Each row is a sweep point: one varied
-parameter, the others at the baseline's values, pooled over its selection folds (runs that differ
-only in ``selection_fold``). Per row: the number of folds; the selection split's R1@0.3 with the
+so a grid that holds the defaults as one point can be its own baseline (``DIR@train_levels=both``).
+Each row is a sweep point: one varied parameter, the others at the baseline's values, pooled over
+its selection folds (runs that differ only in ``selection_fold``). Per row: the number of folds; the selection split's R1@0.3 with the
 choices applied (``training.json`` ``selection_hits``, pooled over the folds' held-out videos: what
 a choice may look at); its gain over the baseline with a paired bootstrap interval over the
 (fold, video) pairs both ran on; the best epoch and chosen substep mode and background per fold (the steps'
@@ -71,9 +71,9 @@ def sweep_groups(spec) -> list[tuple[str, list[Run]]]:
     ``spec`` is a sweep folder, or ``DIR+DIR...`` (sweeps of one grid over other folds, pooled), with an
     optional ``@POINT`` that keeps one point (its name as printed, e.g. ``train_levels=both``).
     """
-    spec, _, point = str(spec).partition("@")
+    folders, point = parse_spec(spec)
     groups = defaultdict(list)
-    for folder in map(Path, spec.split("+")):
+    for folder in folders:
         path = folder / "sweep.csv"
         if not path.exists():
             raise VtkitError("no sweep.csv here: is this a vtkit sweep folder?", path=path)
@@ -87,8 +87,14 @@ def sweep_groups(spec) -> list[tuple[str, list[Run]]]:
             name = "__".join(f"{k}={row[k]}" for k in varied) or "defaults"
             groups[name].append(Run(folder / row["run"], int(row.get(FOLD) or 0)))
     if point and point not in groups:
-        raise VtkitError(f"no point {point!r} here; the points: {', '.join(groups) or 'none'}", path=spec)
+        raise VtkitError(f"no point {point!r} here; the points: {', '.join(groups) or 'none'}", path=folders[0])
     return [(point, groups[point])] if point else list(groups.items())
+
+
+def parse_spec(spec) -> tuple[list[Path], str]:
+    """``([folders], point)`` of ``DIR[+DIR...][@POINT]`` (point ``""`` when not given)."""
+    folders, _, point = str(spec).partition("@")
+    return [Path(f) for f in folders.split("+")], point
 
 
 def labelled(arg: str) -> tuple[str | None, str]:
@@ -100,10 +106,10 @@ def labelled(arg: str) -> tuple[str | None, str]:
 
 
 def baseline_runs(spec: str) -> list[Run]:
-    folder = Path(spec.partition("@")[0].split("+")[0])
-    if "@" in spec or "+" in spec or (folder / "sweep.csv").exists():
+    folders, point = parse_spec(spec)
+    if point or len(folders) > 1 or (folders[0] / "sweep.csv").exists():
         return [run for _, runs in sweep_groups(spec) for run in runs]
-    return [Run(folder, _fold_of(folder))]
+    return [Run(folders[0], _fold_of(folders[0]))]
 
 
 def pooled(runs: list[Run]) -> float | None:

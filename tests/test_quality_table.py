@@ -69,17 +69,28 @@ def test_a_saved_result_of_the_references_alone_says_so(tmp_path):
                       "-p substep_background_value=80")
 
 
-def test_bench_quality_show_prints_the_duration_table(tmp_path):
+def _shown_result(tmp_path) -> dict:
+    """A saved bench_quality result with every shown metric, to add breakdowns to."""
     saved = json.loads(Path(_result(tmp_path / "r.json", _levels(0.5, 0.25, 0.35))).read_text())
     saved.update(source="sim", layout="packed")
     for row in saved["rows"].values():
         for level in row.values():
             level.update({"R1@0.5": level["R1@0.3"], "mIoU": level["R1@0.3"]})
+    return saved
+
+
+def _show(tmp_path, saved: dict) -> list[str]:
+    """What ``bench_quality.py --show`` prints of ``saved``, by line."""
+    (tmp_path / "r.json").write_text(json.dumps(saved))
+    return subprocess.run([sys.executable, str(ROOT / "bench" / "bench_quality.py"), "--show", str(tmp_path / "r.json")],
+                          capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+
+
+def test_bench_quality_show_prints_the_duration_table(tmp_path):
+    saved = _shown_result(tmp_path)
     saved["by_duration"] = {"oracle": {"step": {"<2 s": [0.5, 4], ">=32 s": [0.9, 10]}, "substep": {"<2 s": [0.25, 8]}},
                             "kit (dp)": {"step": {">=32 s": [0.8, 10]}}}
-    (tmp_path / "r.json").write_text(json.dumps(saved))
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_quality.py"), "--show", str(tmp_path / "r.json")],
-                         capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+    out = _show(tmp_path, saved)
     table = out[out.index("R1@0.3 by annotated duration (percent; queries in brackets)") + 1:]
     assert table[0].split() == ["<2", "s", ">=32", "s"]
     assert table[1].split() == ["oracle", "/", "step", "50.0", "(4)", "90.0", "(10)"]
@@ -88,18 +99,12 @@ def test_bench_quality_show_prints_the_duration_table(tmp_path):
 
 
 def test_bench_quality_show_prints_the_recurrence_table(tmp_path):
-    saved = json.loads(Path(_result(tmp_path / "r.json", _levels(0.5, 0.25, 0.35))).read_text())
-    saved.update(source="sim", layout="packed")
-    for row in saved["rows"].values():
-        for level in row.values():
-            level.update({"R1@0.5": level["R1@0.3"], "mIoU": level["R1@0.3"]})
+    saved = _shown_result(tmp_path)
     saved["breakdowns"] = {
         "oracle": {"by_duration": {"step": {"<2 s": [0.5, 4]}},
                    "by_recurrence": {"substep": {"repeated": [0.75, 8], "unique": [0.5, 2]}}},
         "kit (dp)": {"by_recurrence": {"step": {"unique": [0.8, 10]}}}}
-    (tmp_path / "r.json").write_text(json.dumps(saved))
-    out = subprocess.run([sys.executable, str(ROOT / "bench" / "bench_quality.py"), "--show", str(tmp_path / "r.json")],
-                         capture_output=True, text=True, check=True, cwd=ROOT).stdout.splitlines()
+    out = _show(tmp_path, saved)
     durations = out[out.index("R1@0.3 by annotated duration (percent; queries in brackets)") + 1:]
     assert durations[1].split() == ["oracle", "/", "step", "50.0", "(4)"] and durations[2] == ""
     table = out[out.index("R1@0.3 by whether the text recurs in its video (percent; queries in brackets)") + 1:]

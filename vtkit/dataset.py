@@ -190,16 +190,6 @@ class VideoTextAlignmentDataset(Dataset):
         self.stats[counter] += 1
         self.warnings.append(message)
 
-    @staticmethod
-    def _finest(cover: np.ndarray, spans, local: np.ndarray) -> np.ndarray:
-        """``level="finest"``: a chunk under a substep keeps only its substep texts as positives (a text
-        worded only as a step stays covering, so never its negative); other chunks keep their steps."""
-        sub_cover = np.zeros(cover.shape, dtype=bool)
-        for tid, first, last, is_substep in spans:
-            if is_substep:
-                sub_cover[first:last + 1, np.searchsorted(local, tid)] = True
-        return np.where(sub_cover.any(axis=1, keepdims=True), sub_cover, cover)
-
     def _build(self, videos, features, skip_missing: bool) -> None:
         levels = LEVELS[self.level]
         self._text_ids: dict[str, int] = {}
@@ -249,9 +239,16 @@ class VideoTextAlignmentDataset(Dataset):
             local = np.array(sorted({tid for tid, _, _, _ in spans}), dtype=np.int64)
             video_texts.append(local)
             cover = np.zeros((n, len(local)), dtype=bool)
-            for tid, first, last, _ in spans:
-                cover[first:last + 1, np.searchsorted(local, tid)] = True
-            positive = self._finest(cover, spans, local) if self.level == "finest" else cover
+            by_substeps = np.zeros_like(cover) if self.level == "finest" else None
+            for tid, first, last, is_substep in spans:
+                column = np.searchsorted(local, tid)
+                cover[first:last + 1, column] = True
+                if is_substep and by_substeps is not None:
+                    by_substeps[first:last + 1, column] = True
+            # "finest": a chunk under a substep trains on its substeps' texts only; its step's text still
+            # covers it (in ``cover``), so is never its negative there
+            positive = cover if by_substeps is None else np.where(by_substeps.any(axis=1, keepdims=True),
+                                                                  by_substeps, cover)
 
             def pool_of(row: np.ndarray) -> int:
                 key = (v, np.packbits(row).tobytes())

@@ -22,6 +22,7 @@ KS = (1, 5)
 METRIC_NAMES = ("R1@0.3", "R1@0.5", "R5@0.3", "R5@0.5", "mIoU")  # the headline metrics, in report order
 DURATION_EDGES = (2.0, 4.0, 8.0, 16.0, 32.0)   # seconds: the buckets of ``by_duration`` (one chunk is 2 s)
 RECURRENCE = ("unique", "repeated")   # the groups of ``by_recurrence``: :func:`text_recurs` false, true
+LEVEL_BREAKDOWNS = ("by_duration", "by_recurrence")   # :func:`score`'s ``{level: {group: metrics}}`` breakdowns
 Key = tuple[str, str, int]
 
 
@@ -101,17 +102,14 @@ def score(predictions: Mapping[Key, Sequence], queries: Sequence, thresholds: It
             for i, q in enumerate(queries):
                 groups[getattr(q, attr) or "unlabelled"].append(i)
             out[name] = {g: _summarise(table[idx], thresholds, ks) for g, idx in sorted(groups.items())}
-        labels = duration_buckets()
-        bucket = np.searchsorted(DURATION_EDGES, [q.duration for q in queries], side="right")
         level = np.array([q.level for q in queries])
-        out["by_duration"] = {lvl: {labels[j]: _summarise(table[(level == lvl) & (bucket == j)], thresholds, ks)
-                                    for j in np.unique(bucket[level == lvl])}
-                              for lvl in sorted(set(level))}
-        recurs = text_recurs(queries)
-        out["by_recurrence"] = {lvl: {name: _summarise(table[rows], thresholds, ks)
-                                      for name, flag in zip(RECURRENCE, (False, True))
-                                      if (rows := (level == lvl) & (recurs == flag)).any()}
-                                for lvl in sorted(set(level))}
+        groups = {"by_duration": (np.searchsorted(DURATION_EDGES, [q.duration for q in queries], side="right"),
+                                  duration_buckets()),
+                  "by_recurrence": (text_recurs(queries).astype(np.int64), RECURRENCE)}
+        for name, (group, labels) in groups.items():   # in label order, empty groups left out
+            out[name] = {lvl: {labels[j]: _summarise(table[(level == lvl) & (group == j)], thresholds, ks)
+                               for j in np.unique(group[level == lvl])}
+                         for lvl in sorted(set(level))}
     return out
 
 
@@ -146,7 +144,7 @@ def format_table(result: dict, missing: int = 0) -> str:
         if key in result:
             rows.append("")
             rows += [row(g, r) for g, r in result[key].items()]
-    for key in ("by_duration", "by_recurrence"):
+    for key in LEVEL_BREAKDOWNS:
         if key in result:
             rows.append("")
             rows += [row(f"{level} {g}", r) for level, groups in result[key].items() for g, r in groups.items()]

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from vtkit.config import PATH_FIELDS, Config
 from vtkit.errors import VtkitError
 from vtkit.io import atomic_path, read_json, write_json, write_text
-from vtkit.metrics import METRIC_NAMES, duration_buckets
+from vtkit.metrics import LEVEL_BREAKDOWNS, METRIC_NAMES, duration_buckets
 
 TRAINING_FILE = "training.json"
 METRICS_FILE = "metrics.json"
@@ -83,12 +83,10 @@ def metrics_record(scores: Mapping[str, dict], queries: int, reference: dict | N
     out = {"aligners": {a: {m: s[m] for m in METRIC_NAMES} for a, s in scores.items()}, "queries": queries, **extra,
            "by_level": {a: {level: {m: g[m] for m in (*METRIC_NAMES, "queries")} for level, g in s["by_level"].items()}
                         for a, s in scores.items() if "by_level" in s},
-           "by_duration": {a: {level: {b: {m: g[m] for m in (*METRIC_NAMES, "queries")} for b, g in buckets.items()}
-                               for level, buckets in s["by_duration"].items()}
-                           for a, s in scores.items() if "by_duration" in s},
-           "by_recurrence": {a: {level: {g: {m: r[m] for m in (*METRIC_NAMES, "queries")} for g, r in groups.items()}
-                                 for level, groups in s["by_recurrence"].items()}
-                             for a, s in scores.items() if "by_recurrence" in s}}
+           **{key: {a: {level: {g: {m: r[m] for m in (*METRIC_NAMES, "queries")} for g, r in groups.items()}
+                        for level, groups in s[key].items()}
+                    for a, s in scores.items() if key in s}
+              for key in LEVEL_BREAKDOWNS}}
     if reference is not None:
         out["untrained_dp"] = {m: reference[m] for m in METRIC_NAMES}
     if training is not None:  # results only: timings stay in training.json, so reruns give identical files
