@@ -8,6 +8,9 @@ stratified by length). Per level (steps, substeps, all) it prints R1@0.3, R1@0.5
 - oracle: cosine of the noise-free chunk meanings with the queries' text embeddings, then the
   kit's aligner (its default settings, ``query_norm`` included; ``substep_mode="best"`` becomes the
   kit's default mode, as nothing is chosen on the test videos);
+- noisy oracle: the same with the noisy latent the hidden transform maps to the features (the
+  meaning plus the video's offset and its temporal noise), so the oracle less the noisy oracle is
+  what the noise alone costs, and the noisy oracle less the kit roughly what learning the transform costs;
 - probe: ridge regression from features to the text-embedding space, fit on the train videos'
   chunks, then the same aligner;
 - kit: ``vtkit run`` with defaults on the simulated data (its ``metrics.json``), ``--repeat``
@@ -15,7 +18,7 @@ stratified by length). Per level (steps, substeps, all) it prints R1@0.3, R1@0.5
   among them also apply to the oracle and probe).
 
 Below the table, R1@0.3 per level by annotated duration and by whether the query's text recurs in
-its video (:func:`vtkit.metrics.text_recurs`), for the oracle, the probe and the kit.
+its video (:func:`vtkit.metrics.text_recurs`), for the oracles, the probe and the kit.
 
 Oracle, probe and chance are scored by :func:`vtkit.metrics.score` on predictions written and
 read back in the challenge format. ``--max-videos 20 -p epochs=2`` is a quick mode; ``--show
@@ -180,7 +183,7 @@ def breakdowns(result: dict) -> dict:
 
 
 def references(data: sim.SimData, cfg, text: sim.MiniLMEncoder, work: Path, seed: int, log=print) -> tuple[dict, dict]:
-    """``(rows, breakdowns)`` of chance, the oracle and the probe (see :func:`levels`, :func:`breakdowns`)."""
+    """``(rows, breakdowns)`` of chance, the two oracles and the probe (see :func:`levels`, :func:`breakdowns`)."""
     from vtkit.annotations import load_annotations
     from vtkit.features import load_video_features
 
@@ -201,13 +204,14 @@ def references(data: sim.SimData, cfg, text: sim.MiniLMEncoder, work: Path, seed
         X.append(feats[mask])
         Y.append(target[mask])
     probe = RidgeProbe(np.concatenate(X), np.concatenate(Y))
-    meaning, probed = {}, {}
+    meaning, latent, probed = {}, {}, {}
     for v in test.videos:
-        meaning[v.video_uid] = simulator.video(records[v.video_uid]).meaning
+        simulated = simulator.video(records[v.video_uid])
+        meaning[v.video_uid], latent[v.video_uid] = simulated.meaning, simulated.latent
         probed[v.video_uid] = probe(features(v.video_uid))
     aligner = KitAligner(cfg)
     out = {"chance": scored(chance_predictions(test.videos, train.videos, seed), test, work / "chance.json")}
-    for name, vectors in (("oracle", meaning), ("probe", probed)):
+    for name, vectors in (("oracle", meaning), ("noisy oracle", latent), ("probe", probed)):
         t0 = time.perf_counter()
         preds = aligner.predictions(test.videos, similarity_sets(test.videos, vectors, text, cs))
         out[name] = scored(preds, test, work / f"{name}.json")
@@ -298,7 +302,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     bench_scale.common_arguments(parser)
     parser.add_argument("--repeat", type=int, default=1, help="kit runs, with seeds 0..n-1 (default 1)")
-    parser.add_argument("--no-kit", action="store_true", help="only chance, oracle and probe")
+    parser.add_argument("--no-kit", action="store_true", help="only chance, the oracles and the probe")
     parser.add_argument("--show", type=Path, metavar="RESULT.json", help="print the table of a saved result and stop")
     args = parser.parse_args(argv)
     if args.show:

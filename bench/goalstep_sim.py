@@ -285,12 +285,14 @@ class MiniLMEncoder:
 
 @dataclass
 class SimVideo:
-    """One simulated video: features ``[N, 256]`` (float32) and the noise-free meaning ``[N, 384]``."""
+    """One simulated video: features ``[N, 256]`` (float32), the noise-free meaning ``[N, 384]`` and the
+    latent the hidden MLP maps to the features (the meaning plus the video's offset and its noise)."""
 
     video_uid: str
     features: np.ndarray
     meaning: np.ndarray
     background: np.ndarray          # bool [N]: chunks outside every step and substep
+    latent: np.ndarray
 
 
 class FeatureSimulator:
@@ -357,7 +359,7 @@ class FeatureSimulator:
         noise[background] += self._ar(rng, n, c.drift_rho, c.drift_noise)[background]
         latent = meaning + offset + noise
         features = np.tanh(c.gain * latent @ self.w1 + self.b1) @ self.w2 + self.b2
-        return SimVideo(uid, features.astype(np.float32), meaning, background)
+        return SimVideo(uid, features.astype(np.float32), meaning, background, latent)
 
     def _span(self, seg: dict, n: int) -> tuple[int, int]:
         first, last = seconds_to_chunks(float(seg["start_time"]), float(seg["end_time"]), self.config.chunk_seconds)

@@ -4,7 +4,8 @@
 
 Ablations and before/after comparisons are each one ``bench_quality.py`` run with ``-p`` values;
 this prints their kit rows (R1@0.3 per level, percent; mean ± standard deviation for a result of
-several seeds, ``--repeat``) with the chance, oracle and probe rows of the first result, for the
+several seeds, ``--repeat``) with the chance, oracle, noisy oracle and probe rows of the
+first result, for the
 README (through ``bench/publish.py``).
 """
 import sys
@@ -31,7 +32,7 @@ def main(argv: list[str]) -> int:
     first = results[0][1]
     print(f"{first['videos']} videos ({first['chunks']} chunks), R1@0.3 in percent on the test videos"
           " (kit rows of several seeds: mean ± standard deviation)")
-    rows = [(name, first["rows"][name], None) for name in ("chance", "oracle", "probe") if name in first["rows"]]
+    rows = [(name, first["rows"][name], None) for name in ("chance", "oracle", "noisy oracle", "probe") if name in first["rows"]]
     for label, r in results:
         kit = next(k for k in r["rows"] if k.startswith("kit ("))
         seeds = f", {r['repeat']} seeds" if r.get("repeat", 1) > 1 else ""

@@ -101,6 +101,23 @@ def test_substep_chunks_carry_step_and_substep_meaning():
     assert float(v.meaning[2] @ step_only) < 0.5           # idle activity differs from the step
 
 
+def test_the_latent_is_the_meaning_with_offset_and_temporal_noise_and_maps_to_the_features():
+    """What the noisy oracle of bench_quality reads: the hidden MLP's input, the meaning plus the video's
+    constant offset and AR(1) noise that carries from chunk to chunk."""
+    config = sim.SimConfig(seed=5)
+    simulator = sim.FeatureSimulator(config, sim.HashedEncoder(seed=99))
+    v = simulator.video(_records(hours=0.75)[0])
+    mapped = np.tanh(config.gain * v.latent @ simulator.w1 + simulator.b1) @ simulator.w2 + simulator.b2
+    np.testing.assert_allclose(mapped, v.features, rtol=1e-5, atol=1e-5)
+    residual = v.latent - v.meaning
+    offset = residual.mean(axis=0)
+    assert 0.5 * config.video_offset < np.linalg.norm(offset) < 2.0 * config.video_offset
+    noise = residual - offset
+    steps = noise[1:] - noise[:-1]
+    assert np.linalg.norm(steps, axis=1).mean() < 0.8 * np.linalg.norm(noise, axis=1).mean()   # AR(1), rho 0.9
+    np.testing.assert_array_equal(simulator.video(_records(hours=0.75)[0]).latent, v.latent)
+
+
 def test_meaning_reads_the_description_through_the_text_encoder_and_a_substep_chunk_shows_its_substep():
     """Siblings under one coarse taxonomy name differ by their descriptions, which the encoder can read."""
     enc = sim.HashedEncoder(seed=99)
