@@ -98,6 +98,12 @@ def _tree_rss(proc) -> int:
     return total
 
 
+def last_redraw(line: str) -> str:
+    """What a terminal would show of an output line: a progress bar redraws itself after each ``\\r``."""
+    shown = [part for part in line.rstrip("\n").split("\r") if part.strip()]
+    return shown[-1].rstrip() if shown else ""
+
+
 def run_kit(repo: Path, out: Path, params: dict, log=print) -> KitRun:
     """``python -m vtkit run --out OUT -p name=value ...`` with ``cwd=repo`` and ``repo`` first on PYTHONPATH."""
     repo = Path(repo).resolve()
@@ -111,7 +117,7 @@ def run_kit(repo: Path, out: Path, params: dict, log=print) -> KitRun:
     peak = [0]
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=repo, env=kit_environment(repo), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT)
     stop = threading.Event()
 
     def sample():
@@ -127,9 +133,10 @@ def run_kit(repo: Path, out: Path, params: dict, log=print) -> KitRun:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        log("  | " + line.rstrip())
+    for raw in proc.stdout:
+        line = last_redraw(raw.decode("utf-8", errors="replace"))
+        lines.append(line + "\n")
+        log("  | " + line)
     proc.wait()
     seconds = time.perf_counter() - t0
     stop.set()
@@ -238,7 +245,8 @@ def print_result(result: dict, before: dict | None = None) -> None:
     epochs = ", ".join(f"{e:.1f}" for e in result["timings"]["epochs"])
     print(f"seconds per epoch (history.csv): {epochs}")
     training = result["timings"]["training"]
-    print(f"seconds and MB (before/now > 1: now smaller); epochs run {training.get('epochs')} (best "
+    legend = "seconds and MB (before/now > 1: now smaller); " if before else ""
+    print(f"{legend}epochs run {training.get('epochs')} (best "
           f"{training.get('best_epoch')}); dp R1@0.3 {100 * result['metrics'].get('R1@0.3', float('nan')):.2f} "
           f"(all queries); load average {result['load']['before']} -> {result['load']['after']}")
 
